@@ -1,0 +1,272 @@
+// Package caddymodule is caddy-logout's Caddy glue: the http.handlers.logout
+// module and its Caddyfile directive, the logout.stores.* store modules,
+// state shared across config reloads, metrics and the admin API. The
+// behaviour itself lives in package flow; what sessions are, in session.
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/flow"
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler gives the app behind it real logout: Kratos-compatible browser
+// and API logout endpoints, a guard that refuses revoked sessions on every
+// request, and zero-code logout around the app's own logout path.
+type Handler struct {
+	// Session cookie names, in lookup order. Default: ory_kratos_session.
+	Cookies []string `json:"cookies,omitempty"`
+	// Header carrying a session token. Default: X-Session-Token.
+	// Authorization: Bearer is always read too.
+	TokenHeader string `json:"token_header,omitempty"`
+	// Also clear the cookies with these Domain attributes.
+	CookieDomains []string `json:"cookie_domains,omitempty"`
+	// Path attribute the cookies were set with. Default: /.
+	CookiePath string `json:"cookie_path,omitempty"`
+	// SameSite attribute: lax (default), strict or none.
+	CookieSameSite string `json:"cookie_samesite,omitempty"`
+
+	// Prefix of the logout endpoints. Default: /self-service/logout.
+	Endpoints string `json:"endpoints,omitempty"`
+	// Base of the logout URLs handed out. Default: the request's own
+	// scheme and host.
+	PublicURL string `json:"public_url,omitempty"`
+	// The app's own logout paths (zero-code logout).
+	Intercept []string `json:"intercept,omitempty"`
+
+	// Where a logout goes without a return_to. Default: public_url, or
+	// the request's own origin.
+	DefaultReturnURL string `json:"default_return_url,omitempty"`
+	// Where else a logout may go: scheme, host (a leading *. matches
+	// subdomains) and a path prefix on a segment boundary.
+	AllowedReturnURLs []string `json:"allowed_return_urls,omitempty"`
+	// Error UI for browsers; it receives ?id= and fetches the error from
+	// the errors endpoint.
+	ErrorURL string `json:"error_url,omitempty"`
+
+	// Keys for logout tokens and error ids, at least 32 bytes each; the
+	// first signs, all verify. Placeholders such as {env.LOGOUT_KEY} or
+	// {file./run/secrets/logout_key} are resolved at load. Default: a key
+	// generated once and kept in Caddy's storage.
+	SigningKeys []string `json:"signing_keys,omitempty"`
+	// How long a logout URL stays valid. Default: 24h.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+	// How long a revocation is remembered: the app's session lifetime.
+	// Default: 720h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// What the guard does with a revoked credential: strip (default),
+	// deny or redirect.
+	OnRevoked string `json:"on_revoked,omitempty"`
+	// Where on_revoked redirect sends browsers.
+	OnRevokedRedirect string `json:"on_revoked_redirect,omitempty"`
+	// Clear-Site-Data types sent on logout over HTTPS, e.g. cookies,
+	// storage. "cache" only if you mean it: it stalls Chrome.
+	ClearSiteData []string `json:"clear_site_data,omitempty"`
+
+	// The session store: a logout.stores.* module. Default: bolt.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=logout.stores inline_key=backend"`
+	// The cache in front of the store.
+	Cache *CacheConfig `json:"cache,omitempty"`
+	// When the store cannot answer: allow (default, with a warning and a
+	// metric) or deny (503).
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	gateway *flow.Gateway
+	shared  *sharedCache
+	logger  *zap.Logger
+}
+
+// CacheConfig sizes the cache in front of the store.
+type CacheConfig struct {
+	// At most this many sessions are cached. Default: 1000000.
+	MaxEntries int64 `json:"max_entries,omitempty"`
+	// How long a "not revoked" answer may be believed. Default: 10s.
+	NegativeTTL caddy.Duration `json:"negative_ttl,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.logout",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision turns the config into ready objects: parsed URLs, keys,
+// compiled allowlists, the shared store and cache.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+
+	cfg, err := h.flowConfig()
+	if err != nil {
+		return err
+	}
+	if cfg.Keys, err = loadKeys(ctx, h.SigningKeys, h.logger); err != nil {
+		return err
+	}
+
+	storeModule, err := h.loadStoreModule(ctx)
+	if err != nil {
+		return err
+	}
+	var opts session.CacheOptions
+	if h.Cache != nil {
+		opts.MaxEntries = h.Cache.MaxEntries
+		opts.NegativeTTL = time.Duration(h.Cache.NegativeTTL)
+	}
+	if h.shared, err = acquireCache(ctx, storeModule, opts); err != nil {
+		return err
+	}
+	cfg.Store = h.shared.cache
+	cfg.Logger = h.logger
+	cfg.Observer = newObserver(ctx)
+	cfg.TrustForwarded = func(r *http.Request) bool {
+		trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+		return trusted
+	}
+	if h.gateway, err = flow.New(cfg); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// flowConfig checks and converts everything that needs no Caddy context.
+func (h *Handler) flowConfig() (flow.Config, error) {
+	cfg := flow.Config{
+		Cookies:         h.Cookies,
+		TokenHeader:     h.TokenHeader,
+		Cookie:          flow.CookieAttributes{Path: h.CookiePath, Domains: h.CookieDomains},
+		Prefix:          h.Endpoints,
+		Intercept:       h.Intercept,
+		TokenTTL:        time.Duration(h.TokenTTL),
+		SessionLifetime: time.Duration(h.SessionLifetime),
+		ClearSiteData:   h.ClearSiteData,
+	}
+	var err error
+	if cfg.Cookie.SameSite, err = parseSameSite(h.CookieSameSite); err != nil {
+		return cfg, err
+	}
+	for _, d := range h.CookieDomains {
+		if d == "" || strings.ContainsAny(d, " ;,/\\") {
+			return cfg, fmt.Errorf("logout: cookie_domain %q is not a domain", d)
+		}
+	}
+	if h.CookiePath != "" && (!strings.HasPrefix(h.CookiePath, "/") || strings.ContainsAny(h.CookiePath, " ;,")) {
+		return cfg, fmt.Errorf("logout: cookie_path %q must be a path starting with /", h.CookiePath)
+	}
+	if h.PublicURL != "" {
+		if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {
+			return cfg, err
+		}
+	}
+	if h.DefaultReturnURL != "" {
+		if cfg.DefaultReturnURL, err = flow.ParseDefaultReturnURL(h.DefaultReturnURL); err != nil {
+			return cfg, fmt.Errorf("logout: default_return_url: %w", err)
+		}
+	}
+	if cfg.ReturnPolicy, err = flow.NewReturnPolicy(h.AllowedReturnURLs); err != nil {
+		return cfg, fmt.Errorf("logout: %w", err)
+	}
+	if h.ErrorURL != "" {
+		if cfg.ErrorURL, err = parseAbsoluteURL("error_url", h.ErrorURL); err != nil {
+			return cfg, err
+		}
+	}
+	switch h.OnRevoked {
+	case "", "strip":
+		cfg.OnRevoked = flow.Strip
+	case "deny":
+		cfg.OnRevoked = flow.Deny
+	case "redirect":
+		cfg.OnRevoked = flow.Redirect
+		if h.OnRevokedRedirect == "" {
+			return cfg, fmt.Errorf("logout: on_revoked redirect needs a URL")
+		}
+		if _, err := url.Parse(h.OnRevokedRedirect); err != nil || strings.ContainsAny(h.OnRevokedRedirect, " \t\r\n\\") {
+			return cfg, fmt.Errorf("logout: on_revoked redirect URL %q is not a URL", h.OnRevokedRedirect)
+		}
+		cfg.OnRevokedRedirect = h.OnRevokedRedirect
+	default:
+		return cfg, fmt.Errorf("logout: on_revoked must be strip, deny or redirect (got %q)", h.OnRevoked)
+	}
+	for _, t := range h.ClearSiteData {
+		if !validClearSiteData[t] {
+			return cfg, fmt.Errorf("logout: clear_site_data %q must be one of cache, cookies, storage, executionContexts, *", t)
+		}
+	}
+	switch h.OnStoreError {
+	case "", "allow":
+	case "deny":
+		cfg.DenyOnStoreError = true
+	default:
+		return cfg, fmt.Errorf("logout: on_store_error must be allow or deny (got %q)", h.OnStoreError)
+	}
+	if h.TokenTTL < 0 || h.SessionLifetime < 0 {
+		return cfg, fmt.Errorf("logout: token_ttl and session_lifetime must be positive")
+	}
+	if h.Cache != nil && (h.Cache.MaxEntries < 0 || h.Cache.NegativeTTL < 0) {
+		return cfg, fmt.Errorf("logout: cache max_entries and negative_ttl must be positive")
+	}
+	return cfg, nil
+}
+
+var validClearSiteData = map[string]bool{"cache": true, "cookies": true, "storage": true, "executionContexts": true, "*": true}
+
+func parseSameSite(s string) (http.SameSite, error) {
+	switch strings.ToLower(s) {
+	case "", "lax":
+		return http.SameSiteLaxMode, nil
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "none":
+		return http.SameSiteNoneMode, nil
+	}
+	return 0, fmt.Errorf("logout: cookie_samesite must be lax, strict or none (got %q)", s)
+}
+
+func parseAbsoluteURL(option, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("logout: %s %q must be an absolute http or https URL", option, raw)
+	}
+	return u, nil
+}
+
+// Validate is done by Provision, which must parse everything anyway.
+func (h *Handler) Validate() error { return nil }
+
+// ServeHTTP hands the request to the flows.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.gateway.ServeHTTP(w, r, next)
+}
+
+// Cleanup lets go of the shared store and cache; the last user closes them.
+func (h *Handler) Cleanup() error {
+	if h.shared != nil {
+		return h.shared.release()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,82 @@
+package caddymodule
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// Stores and caches outlive a config: on reload the new config provisions
+// before the old one is cleaned up, so both hold a reference and the
+// backend is opened once (bbolt could not be opened twice anyway) and
+// closed when the last config using it lets go.
+var (
+	storePool = caddy.NewUsagePool()
+	cachePool = caddy.NewUsagePool()
+)
+
+// pooledStore is a backend in storePool.
+type pooledStore struct{ session.Store }
+
+// Destruct implements caddy.Destructor.
+func (p pooledStore) Destruct() error { return p.Close() }
+
+// pooledCache is a cache in cachePool, holding a reference to its store.
+type pooledCache struct {
+	storeKey string
+	cache    *session.Cache
+}
+
+// Destruct implements caddy.Destructor: the last config using this cache
+// is gone, so close it and let go of its store.
+func (p *pooledCache) Destruct() error {
+	p.cache.Close()
+	_, err := storePool.Delete(p.storeKey)
+	return err
+}
+
+// sharedCache is one config's reference to a pooled cache.
+type sharedCache struct {
+	key   string
+	cache *session.Cache
+	once  sync.Once
+}
+
+// release drops this config's reference.
+func (s *sharedCache) release() error {
+	var err error
+	s.once.Do(func() { _, err = cachePool.Delete(s.key) })
+	return err
+}
+
+// acquireCache returns the shared cache for this store and cache options,
+// opening the store and creating the cache if no config has them yet.
+func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions) (*sharedCache, error) {
+	storeKey := sm.StoreKey()
+	key := fmt.Sprintf("%s|max=%d|neg=%s", storeKey, opts.MaxEntries, opts.NegativeTTL)
+	v, _, err := cachePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		sv, _, err := storePool.LoadOrNew(storeKey, func() (caddy.Destructor, error) {
+			s, err := sm.OpenStore(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return pooledStore{s}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		c, err := session.NewCache(sv.(pooledStore).Store, opts)
+		if err != nil {
+			_, _ = storePool.Delete(storeKey)
+			return nil, err
+		}
+		return &pooledCache{storeKey: storeKey, cache: c}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sharedCache{key: key, cache: v.(*pooledCache).cache}, nil
+}

@@ -1,0 +1,235 @@
+package flow
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// logoutFlowResponse is what GET <prefix>/browser answers: Kratos's
+// LogoutFlow.
+type logoutFlowResponse struct {
+	LogoutURL   string `json:"logout_url"`
+	LogoutToken string `json:"logout_token"`
+}
+
+// serveCreate answers GET <prefix>/browser: a signed logout URL for the
+// session cookie the request carries.
+func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setNoCache(h)
+	h.Add("Vary", "Cookie")
+	// Backends and SPAs call this endpoint, so errors are JSON unless the
+	// client plainly navigated here.
+	browser := explicitlyWantsHTML(r)
+	fail := func(e *Error, result string) {
+		g.cfg.Observer.Logout("browser_create", result)
+		g.writeError(w, r, e, browser)
+	}
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		fail(errMethodNotAllowed(r.Method), "bad_request")
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		fail(errBadRequest("The URL query could not be parsed."), "bad_request")
+		return
+	}
+	returnTo, e := g.checkReturnTo(r, q)
+	if e != nil {
+		fail(e, "forbidden")
+		return
+	}
+	cookie, ok := g.primaryCookie(r)
+	if !ok {
+		fail(errNoSession(), "no_session")
+		return
+	}
+	if len(cookie.value) > MaxCredentialLength {
+		fail(errCredentialTooLong(), "bad_request")
+		return
+	}
+	id := session.IDOf(cookie.value)
+	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
+	if err != nil {
+		g.storeErrorLog("browser_create", id, err)
+	}
+	if revoked {
+		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r))
+		fail(errNoSession(), "no_session")
+		return
+	}
+
+	token := g.cfg.Keys.SignLogoutToken(id, g.now(), g.cfg.TokenTTL)
+	logoutURL := g.publicBase(r)
+	logoutURL.Path = path.Join(logoutURL.Path, g.cfg.Prefix)
+	params := url.Values{"token": {token}}
+	if returnTo != "" {
+		params.Set("return_to", returnTo)
+	}
+	logoutURL.RawQuery = params.Encode() // sorted: return_to before token
+	g.cfg.Observer.Logout("browser_create", "ok")
+	writeJSON(w, http.StatusOK, logoutFlowResponse{LogoutURL: logoutURL.String(), LogoutToken: token})
+}
+
+// servePerform answers GET <prefix>?token=...: the browser logout itself.
+// The order of checks is Kratos's: token present, session, token match,
+// revoke and clear, return_to, answer.
+func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setNoCache(h)
+	h.Add("Vary", "Cookie")
+	browser := !wantsJSON(r)
+	fail := func(e *Error, result string) {
+		g.cfg.Observer.Logout("browser", result)
+		g.auditLogout("browser", result, nil, r)
+		g.writeError(w, r, e, browser)
+	}
+
+	// HEAD never revokes: link checkers and prefetchers must not log
+	// anyone out.
+	if r.Method != http.MethodGet {
+		h.Set("Allow", "GET")
+		fail(errMethodNotAllowed(r.Method), "bad_request")
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		fail(errBadRequest("The URL query could not be parsed."), "bad_request")
+		return
+	}
+	switch tokens := q["token"]; {
+	case len(tokens) == 0 || tokens[0] == "":
+		fail(errMissingToken(), "bad_request")
+		return
+	case len(tokens) > 1:
+		fail(errBadRequest("The token parameter must be given only once."), "bad_request")
+		return
+	}
+	https := g.isHTTPS(r)
+
+	cookie, ok := g.primaryCookie(r)
+	if !ok {
+		fail(errNoSession(), "no_session")
+		return
+	}
+	if len(cookie.value) > MaxCredentialLength {
+		fail(errCredentialTooLong(), "bad_request")
+		return
+	}
+	id := session.IDOf(cookie.value)
+	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
+	if err != nil {
+		// Revoking again is harmless, so an unknown answer goes on.
+		g.storeErrorLog("browser", id, err)
+	}
+	if revoked {
+		// Telling the client its session ended now would be wrong: it
+		// ended before. The dead cookie is still cleared.
+		g.cookies.clearOne(w, r, cookie.name, https)
+		fail(errNoSession(), "no_session")
+		return
+	}
+	if g.cfg.Keys.VerifyLogoutToken(q.Get("token"), id, g.now()) != nil {
+		fail(errTokenMismatch(), "token_mismatch")
+		return
+	}
+
+	if err := g.revokeSessionCookies(r, id); err != nil {
+		// Still clear the browser: the user asked to be logged out.
+		g.storeErrorLog("browser", id, err)
+		g.clearBrowser(w, r, https)
+		fail(errStoreUnavailable(), "store_error")
+		return
+	}
+	g.clearBrowser(w, r, https)
+
+	returnTo, e := g.checkReturnTo(r, q)
+	if e != nil {
+		fail(e, "forbidden")
+		return
+	}
+	g.cfg.Observer.Logout("browser", "ok")
+	g.auditLogout("browser", "ok", &id, r)
+	if !browser {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if returnTo == "" {
+		returnTo = g.defaultReturn(r).String()
+	}
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// revokeSessionCookies revokes the bound session and every other configured
+// session cookie the request carries: logout ends all of the browser's
+// credentials, not only the one the token was bound to.
+func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) error {
+	until := g.now().Add(g.cfg.SessionLifetime)
+	if err := g.cfg.Store.Revoke(r.Context(), primary, until); err != nil {
+		return err
+	}
+	var err error
+	g.eachCredential(r, func(c credential) bool {
+		if c.kind != fromCookie && c.kind != fromChunkedCookie || len(c.value) > MaxCredentialLength {
+			return true
+		}
+		if id := session.IDOf(c.value); id != primary {
+			err = g.cfg.Store.Revoke(r.Context(), id, until)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// clearBrowser deletes the session cookies and, over HTTPS when configured,
+// asks the browser to clear site data.
+func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool) {
+	g.cookies.clearAll(w, r, https)
+	if https && g.clearSiteData != "" {
+		w.Header().Set("Clear-Site-Data", g.clearSiteData)
+	}
+}
+
+// checkReturnTo validates the optional return_to parameter and returns the
+// URL to redirect to ("" when none was given).
+func (g *Gateway) checkReturnTo(r *http.Request, q url.Values) (string, *Error) {
+	values := q["return_to"]
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return "", nil
+	case len(values) > 1:
+		return "", errBadRequest("The return_to parameter must be given only once.")
+	}
+	u, err := g.cfg.ReturnPolicy.Check(values[0], g.defaultReturn(r))
+	if err != nil {
+		return "", errReturnToForbidden(err)
+	}
+	return u, nil
+}
+
+func errCredentialTooLong() *Error {
+	return errBadRequest("The session credential is too long.")
+}
+
+// storeErrorLog warns that the store could not answer; the session is
+// named by its ID prefix only.
+func (g *Gateway) storeErrorLog(flow string, id session.ID, err error) {
+	g.cfg.Logger.Warn("session store error", zap.String("flow", flow), zap.String("session", id.Short()), zap.Error(err))
+}
+
+// auditLogout writes the audit line for a logout attempt. Never the
+// credential: the session ID prefix identifies it.
+func (g *Gateway) auditLogout(flow, result string, id *session.ID, r *http.Request) {
+	fields := []zap.Field{zap.String("flow", flow), zap.String("result", result), zap.String("remote_addr", r.RemoteAddr)}
+	if id != nil {
+		fields = append(fields, zap.String("session", id.Short()))
+	}
+	g.audit.Info("logout", fields...)
+}

@@ -1,0 +1,200 @@
+package flow
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MaxCredentialLength caps a session cookie (after joining its chunks) or
+// token. Browsers keep cookies under 4 KiB each; anything longer than a few
+// chunks is not a session, and hashing it would only cost us.
+const MaxCredentialLength = 16 << 10
+
+// credentialKind says where a credential was found, which decides how the
+// guard strips it and whether a cookie must be cleared.
+type credentialKind uint8
+
+const (
+	fromCookie credentialKind = iota
+	fromChunkedCookie
+	fromTokenHeader
+	fromBearer
+)
+
+// credential is one session credential a request carries. value is
+// secret: it is hashed, compared, stripped, never logged.
+type credential struct {
+	kind  credentialKind
+	name  string // cookie name, or header name
+	value string
+}
+
+// eachCookie calls fn for every cookie in the request's Cookie headers, in
+// order, without allocating. Values are unquoted as net/http does.
+// fn returns false to stop.
+func eachCookie(h http.Header, fn func(name, value string) bool) {
+	eachCookiePair(h, func(name, value, _ string) bool { return fn(name, value) })
+}
+
+// eachCookiePair is eachCookie that also passes the pair as it was sent.
+func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			pair = strings.TrimSpace(pair)
+			name, value, ok := strings.Cut(pair, "=")
+			if !ok || name == "" {
+				continue
+			}
+			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
+			}
+			if !fn(name, value, pair) {
+				return
+			}
+		}
+	}
+}
+
+// chunkIndex reports whether cookie is a chunk of base: `base.N` or
+// `base_N` (the two conventions in use for cookies split over 4 KiB).
+func chunkIndex(cookie, base string) (int, bool) {
+	if len(cookie) < len(base)+2 || cookie[:len(base)] != base {
+		return 0, false
+	}
+	sep := cookie[len(base)]
+	if sep != '.' && sep != '_' {
+		return 0, false
+	}
+	n, err := strconv.Atoi(cookie[len(base)+1:])
+	if err != nil || n < 0 || n > 99 {
+		return 0, false
+	}
+	return n, true
+}
+
+// eachCredential calls fn for every configured credential the request
+// carries, in the one order used for both lookup and revocation: cookies in
+// configured order (every occurrence, since apps differ in which duplicate
+// they read), then the token header, then Authorization: Bearer.
+// It allocates only for chunked cookies. fn returns false to stop.
+func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
+	if len(r.Header["Cookie"]) > 0 {
+		for _, name := range g.cfg.Cookies {
+			stop := false
+			eachCookie(r.Header, func(n, v string) bool {
+				if n == name && v != "" {
+					stop = !fn(credential{kind: fromCookie, name: name, value: v})
+				}
+				return !stop
+			})
+			if stop {
+				return
+			}
+			if v, ok := joinedChunks(r.Header, name); ok {
+				if !fn(credential{kind: fromChunkedCookie, name: name, value: v}) {
+					return
+				}
+			}
+		}
+	}
+	if v := r.Header.Get(g.cfg.TokenHeader); v != "" {
+		if !fn(credential{kind: fromTokenHeader, name: g.cfg.TokenHeader, value: v}) {
+			return
+		}
+	}
+	if v, ok := bearerToken(r.Header.Get("Authorization")); ok {
+		fn(credential{kind: fromBearer, name: "Authorization", value: v})
+	}
+}
+
+// primaryCookie is the session cookie the browser flow binds its logout
+// token to: the first configured cookie the request carries.
+func (g *Gateway) primaryCookie(r *http.Request) (credential, bool) {
+	var found credential
+	ok := false
+	g.eachCredential(r, func(c credential) bool {
+		if c.kind == fromCookie || c.kind == fromChunkedCookie {
+			found, ok = c, true
+		}
+		return !ok
+	})
+	return found, ok
+}
+
+// joinedChunks reassembles a chunked cookie (`name.0`, `name.1`, ... or
+// `name_0`, ...) in index order. It reports false when there are no chunks.
+func joinedChunks(h http.Header, base string) (string, bool) {
+	type chunk struct {
+		i int
+		v string
+	}
+	var chunks []chunk
+	eachCookie(h, func(n, v string) bool {
+		if i, ok := chunkIndex(n, base); ok {
+			chunks = append(chunks, chunk{i, v})
+		}
+		return true
+	})
+	if len(chunks) == 0 {
+		return "", false
+	}
+	sort.SliceStable(chunks, func(a, b int) bool { return chunks[a].i < chunks[b].i })
+	var sb strings.Builder
+	for _, c := range chunks {
+		sb.WriteString(c.v)
+	}
+	return sb.String(), sb.Len() > 0
+}
+
+// bearerToken extracts the token of an `Authorization: Bearer <token>`
+// header (scheme case-insensitive).
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	v := strings.TrimSpace(h[len(prefix):])
+	return v, v != ""
+}
+
+// chunkNames lists the chunk cookies of base that the request carries, so
+// they can be cleared too.
+func chunkNames(h http.Header, base string) []string {
+	var names []string
+	eachCookie(h, func(n, _ string) bool {
+		if _, ok := chunkIndex(n, base); ok {
+			names = append(names, n)
+		}
+		return true
+	})
+	return names
+}
+
+// stripCredential removes one credential from the request before the app
+// sees it: the app then treats the visitor as anonymous.
+func stripCredential(r *http.Request, c credential) {
+	switch c.kind {
+	case fromTokenHeader:
+		r.Header.Del(c.name)
+	case fromBearer:
+		r.Header.Del("Authorization")
+	case fromCookie, fromChunkedCookie:
+		var kept []string
+		eachCookiePair(r.Header, func(n, _, raw string) bool {
+			_, chunk := chunkIndex(n, c.name)
+			if n != c.name && !(c.kind == fromChunkedCookie && chunk) {
+				kept = append(kept, raw)
+			}
+			return true
+		})
+		if len(kept) == 0 {
+			r.Header.Del("Cookie")
+		} else {
+			r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
+		}
+	}
+}

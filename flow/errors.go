@@ -1,0 +1,208 @@
+package flow
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// Error is one of the flows' error answers: Kratos's error envelope for
+// JSON clients, a redirect to the error UI or a small page for browsers.
+type Error struct {
+	ID     string `json:"id"`
+	Code   int    `json:"code"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	// Message is the generic text for the status code, as Ory's herodot
+	// library words it.
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Reason }
+
+// newError fills in Status and Message from the code.
+func newError(code int, id, reason string) *Error {
+	return &Error{ID: id, Code: code, Status: http.StatusText(code), Reason: reason, Message: genericMessage(code)}
+}
+
+func genericMessage(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "The request was malformed or contained invalid parameters"
+	case http.StatusUnauthorized:
+		return "request does not have a valid authentication session"
+	case http.StatusForbidden:
+		return "The requested action was forbidden"
+	case http.StatusNotFound:
+		return "The requested resource could not be found"
+	case http.StatusMethodNotAllowed:
+		return "The requested method is not allowed for this resource"
+	case http.StatusServiceUnavailable:
+		return "The service is temporarily unavailable"
+	default:
+		return "An internal server error occurred, please contact the system administrator"
+	}
+}
+
+// The flows' errors. Reasons that Kratos defines are word for word.
+func errMissingToken() *Error {
+	return newError(http.StatusBadRequest, "logout_token_missing", "Please include a token in the URL query.")
+}
+
+func errNoSession() *Error {
+	return newError(http.StatusUnauthorized, "session_inactive", "No active session was found in this request.")
+}
+
+func errTokenMismatch() *Error {
+	return newError(http.StatusForbidden, "logout_token_invalid",
+		"Unable to log out because the logout token in the URL query does not match the session cookie.")
+}
+
+func errSessionTokenInvalid() *Error {
+	return newError(http.StatusForbidden, "session_token_invalid",
+		"The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
+}
+
+func errReturnToForbidden(err error) *Error {
+	return newError(http.StatusBadRequest, "self_service_flow_return_to_forbidden", err.Error())
+}
+
+func errBadRequest(reason string) *Error {
+	return newError(http.StatusBadRequest, "request_malformed", reason)
+}
+
+func errMethodNotAllowed(method string) *Error {
+	return newError(http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("The %s method is not allowed here.", method))
+}
+
+func errStoreUnavailable() *Error {
+	return newError(http.StatusServiceUnavailable, "session_store_unavailable",
+		"The session store cannot be reached; please try again in a moment.")
+}
+
+func errNotFound() *Error {
+	return newError(http.StatusNotFound, "not_found", "The requested error could not be found.")
+}
+
+// envelope is the JSON shape of an error response.
+type envelope struct {
+	Error *Error `json:"error"`
+}
+
+// writeJSONError answers with Kratos's error envelope.
+func writeJSONError(w http.ResponseWriter, e *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Ory-Error-Id", e.ID)
+	w.WriteHeader(e.Code)
+	_ = json.NewEncoder(w).Encode(envelope{Error: e})
+}
+
+// writeError answers a JSON client with the envelope and a browser with a
+// redirect to the error UI (or a plain page when none is configured).
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *Error, browser bool) {
+	if !browser {
+		writeJSONError(w, e)
+		return
+	}
+	w.Header().Set("Ory-Error-Id", e.ID)
+	if g.cfg.ErrorURL != nil {
+		u := *g.cfg.ErrorURL
+		q := u.Query()
+		q.Set("id", g.sealError(e))
+		u.RawQuery = q.Encode()
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	writeErrorPage(w, e)
+}
+
+// writeErrorPage is the browser's answer when no error UI is configured.
+func writeErrorPage(w http.ResponseWriter, e *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	w.WriteHeader(e.Code)
+	fmt.Fprintf(w, "<!doctype html>\n<title>%d %s</title>\n<h1>%d %s</h1>\n<p>%s</p>\n",
+		e.Code, html.EscapeString(e.Status), e.Code, html.EscapeString(e.Status), html.EscapeString(e.Reason))
+}
+
+// errorIDLifetime is how long the error UI may fetch an error by its id.
+const errorIDLifetime = 24 * time.Hour
+
+// sealError turns an error into a self-contained, signed id, so that any
+// node can serve GET /self-service/errors?id= without shared state.
+func (g *Gateway) sealError(e *Error) string {
+	body, _ := json.Marshal(e)
+	payload := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint64(payload, uint64(g.now().Unix()))
+	return g.cfg.Keys.Seal(session.PurposeErrorID, append(payload, body...), nil)
+}
+
+// openError reverses sealError; it fails for forged or expired ids.
+func (g *Gateway) openError(id string) (*Error, time.Time, error) {
+	p, err := g.cfg.Keys.Open(session.PurposeErrorID, id, nil)
+	if err != nil || len(p) < 8 {
+		return nil, time.Time{}, session.ErrInvalidToken
+	}
+	created := time.Unix(int64(binary.BigEndian.Uint64(p[:8])), 0)
+	if g.now().Sub(created) > errorIDLifetime {
+		return nil, time.Time{}, session.ErrInvalidToken
+	}
+	var e Error
+	if err := json.Unmarshal(p[8:], &e); err != nil {
+		return nil, time.Time{}, session.ErrInvalidToken
+	}
+	return &e, created, nil
+}
+
+// flowError is what Kratos's GET /self-service/errors answers, and what
+// its error UI and SDK (FlowError) read.
+type flowError struct {
+	ID        string    `json:"id"`
+	Error     *Error    `json:"error"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// serveErrors answers GET <errors path>?id=<sealed id>.
+func (g *Gateway) serveErrors(w http.ResponseWriter, r *http.Request) {
+	setNoCache(w.Header())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSONError(w, errMethodNotAllowed(r.Method))
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil || len(q["id"]) != 1 {
+		writeJSONError(w, errBadRequest("Please include exactly one error id in the URL query."))
+		return
+	}
+	id := q.Get("id")
+	e, created, err := g.openError(id)
+	if err != nil {
+		writeJSONError(w, errNotFound())
+		return
+	}
+	writeJSON(w, http.StatusOK, flowError{ID: id, Error: e, CreatedAt: created.UTC(), UpdatedAt: created.UTC()})
+}
+
+// writeJSON answers a success with a JSON body.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// setNoCache marks an endpoint's answer as never to be cached: it carries
+// tokens or depends on the session.
+func setNoCache(h http.Header) {
+	h.Set("Cache-Control", "private, no-cache, no-store, must-revalidate")
+}

@@ -1,0 +1,314 @@
+// Package flow is caddy-logout's behaviour as plain net/http code: the
+// Kratos-compatible browser and API logout flows, the guard that refuses
+// revoked sessions, zero-code logout around an app's own logout path,
+// return_to validation, cookie clearing and error answers. It knows
+// nothing of Caddy; caddymodule wires it in.
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// Revocations is what the flows need from the session layer; a
+// *session.Cache provides it.
+type Revocations interface {
+	Revoke(ctx context.Context, id session.ID, until time.Time) error
+	Revoked(ctx context.Context, id session.ID) (bool, error)
+}
+
+// Next is the rest of the handler chain (the app). Caddy's
+// caddyhttp.Handler has this shape, so the glue passes it straight in.
+type Next interface {
+	ServeHTTP(http.ResponseWriter, *http.Request) error
+}
+
+// NextFunc adapts a function to Next.
+type NextFunc func(http.ResponseWriter, *http.Request) error
+
+// ServeHTTP calls f.
+func (f NextFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
+
+// RevokedAction is what the guard does with a revoked credential.
+type RevokedAction uint8
+
+const (
+	// Strip removes the credential and clears the cookie: the app sees an
+	// anonymous visitor.
+	Strip RevokedAction = iota
+	// Deny answers 401.
+	Deny
+	// Redirect sends browsers to a login page (JSON clients get the 401).
+	Redirect
+)
+
+// Config is everything a Gateway needs, already parsed and checked.
+type Config struct {
+	Cookies     []string // session cookie names, in lookup order
+	TokenHeader string   // besides Authorization: Bearer
+	Cookie      CookieAttributes
+
+	Prefix    string   // endpoints prefix, e.g. /self-service/logout
+	PublicURL *url.URL // base of logout_url; nil: the request's own origin
+	Intercept []string // the app's own logout paths
+
+	DefaultReturnURL *url.URL // nil: the request's own origin
+	ReturnPolicy     *ReturnPolicy
+	ErrorURL         *url.URL
+
+	Keys            *session.Keys
+	TokenTTL        time.Duration
+	SessionLifetime time.Duration
+
+	OnRevoked         RevokedAction
+	OnRevokedRedirect string
+	ClearSiteData     []string // e.g. cookies, storage
+	// DenyOnStoreError refuses requests whose session cannot be checked;
+	// by default they pass (with a warning), since an outage of the store
+	// should not take the site down.
+	DenyOnStoreError bool
+
+	Store Revocations
+
+	// TrustForwarded reports whether the request came through a trusted
+	// proxy, so that X-Forwarded-Proto/Host may be believed.
+	TrustForwarded func(*http.Request) bool
+	Logger         *zap.Logger
+	Observer       Observer
+	Now            func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultCookie          = "ory_kratos_session"
+	DefaultTokenHeader     = "X-Session-Token"
+	DefaultPrefix          = "/self-service/logout"
+	DefaultTokenTTL        = 24 * time.Hour
+	DefaultSessionLifetime = 720 * time.Hour
+)
+
+// Gateway serves the logout endpoints and guards everything else.
+type Gateway struct {
+	cfg Config
+
+	browserPath, apiPath, errorsPath string
+	intercept                        *interceptMatcher
+	cookies                          *cookieClearer
+	clearSiteData                    string
+	audit                            *zap.Logger
+}
+
+// New checks cfg, fills in defaults and prepares what the request path
+// only reads.
+func New(cfg Config) (*Gateway, error) {
+	if len(cfg.Cookies) == 0 {
+		cfg.Cookies = []string{DefaultCookie}
+	}
+	for _, c := range cfg.Cookies {
+		if !validCookieName(c) {
+			return nil, fmt.Errorf("cookie: %q is not a valid cookie name", c)
+		}
+	}
+	if cfg.TokenHeader == "" {
+		cfg.TokenHeader = DefaultTokenHeader
+	}
+	cfg.TokenHeader = textproto.CanonicalMIMEHeaderKey(cfg.TokenHeader)
+	if cfg.Cookie.Path == "" {
+		cfg.Cookie.Path = "/"
+	}
+	if cfg.Cookie.SameSite == 0 {
+		cfg.Cookie.SameSite = http.SameSiteLaxMode
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if !strings.HasPrefix(cfg.Prefix, "/") || path.Clean(cfg.Prefix) != cfg.Prefix || cfg.Prefix == "/" {
+		return nil, fmt.Errorf("endpoints: %q must be a clean absolute path such as %s", cfg.Prefix, DefaultPrefix)
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if cfg.ReturnPolicy == nil {
+		p, err := NewReturnPolicy(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ReturnPolicy = p
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("signing keys are required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("a session store is required")
+	}
+	if cfg.OnRevoked == Redirect && cfg.OnRevokedRedirect == "" {
+		return nil, errors.New("on_revoked redirect needs a URL")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TrustForwarded == nil {
+		cfg.TrustForwarded = func(*http.Request) bool { return false }
+	}
+	im, err := newInterceptMatcher(cfg.Intercept)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:         cfg,
+		browserPath: cfg.Prefix + "/browser",
+		apiPath:     cfg.Prefix + "/api",
+		errorsPath:  path.Join(path.Dir(cfg.Prefix), "errors"),
+		intercept:   im,
+		cookies:     newCookieClearer(cfg.Cookies, cfg.Cookie),
+		audit:       cfg.Logger.Named("audit"),
+	}
+	if len(cfg.ClearSiteData) > 0 {
+		quoted := make([]string, len(cfg.ClearSiteData))
+		for i, t := range cfg.ClearSiteData {
+			quoted[i] = `"` + t + `"`
+		}
+		g.clearSiteData = strings.Join(quoted, ", ")
+	}
+	return g, nil
+}
+
+// ErrorsPath is where the error UI fetches errors by id: the sibling of the
+// endpoints prefix (/self-service/errors by default, as in Kratos).
+func (g *Gateway) ErrorsPath() string { return g.errorsPath }
+
+// ServeHTTP routes a request: the endpoints answer it themselves, an
+// intercepted logout path goes through the app with logout around it, and
+// everything else passes the guard on its way to next.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	switch p := r.URL.Path; {
+	case p == g.cfg.Prefix:
+		g.servePerform(w, r)
+		return nil
+	case p == g.browserPath:
+		g.serveCreate(w, r)
+		return nil
+	case p == g.apiPath:
+		g.serveAPI(w, r)
+		return nil
+	case p == g.errorsPath:
+		g.serveErrors(w, r)
+		return nil
+	case g.intercept.matches(p):
+		return g.serveIntercept(w, r, next)
+	}
+	return g.guard(w, r, next)
+}
+
+func (g *Gateway) now() time.Time { return g.cfg.Now() }
+
+// isHTTPS reports whether the client reached us over TLS, directly or
+// through a trusted proxy.
+func (g *Gateway) isHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return g.cfg.TrustForwarded(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// origin is the request's own scheme and host, the base of logout URLs and
+// the default return URL when none is configured.
+func (g *Gateway) origin(r *http.Request) *url.URL {
+	scheme := "http"
+	if g.isHTTPS(r) {
+		scheme = "https"
+	}
+	host := r.Host
+	if g.cfg.TrustForwarded(r) {
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && validHost(fh) {
+			host = fh
+		}
+	}
+	return &url.URL{Scheme: scheme, Host: host, Path: "/"}
+}
+
+// publicBase is the base for logout_url.
+func (g *Gateway) publicBase(r *http.Request) *url.URL {
+	if g.cfg.PublicURL != nil {
+		u := *g.cfg.PublicURL
+		return &u
+	}
+	return g.origin(r)
+}
+
+// defaultReturn is where a logout goes without a return_to.
+func (g *Gateway) defaultReturn(r *http.Request) *url.URL {
+	if g.cfg.DefaultReturnURL != nil {
+		return g.cfg.DefaultReturnURL
+	}
+	if g.cfg.PublicURL != nil {
+		return g.cfg.PublicURL
+	}
+	return g.origin(r)
+}
+
+// validHost accepts what may appear in a Host header: no spaces, slashes,
+// control characters or userinfo.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`/\@?#"<>`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validCookieName accepts an RFC 6265 token.
+func validCookieName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Observer hears about every decision, for metrics. Implementations must
+// be cheap and safe for concurrent use: the guard calls it on the hot path.
+type Observer interface {
+	// Logout is called once per logout attempt: flow is browser_create,
+	// browser, api or intercept; result is a short word such as ok,
+	// no_session, token_mismatch, forbidden, bad_request, store_error.
+	Logout(flow, result string)
+	// Guard is called for each request that carried a credential:
+	// passed, revoked or store_error.
+	Guard(decision string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Logout(string, string) {}
+func (nopObserver) Guard(string)          {}

@@ -1,0 +1,230 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// CacheOptions size the Cache. Zero values take the defaults.
+type CacheOptions struct {
+	// MaxEntries bounds memory: at most this many IDs are cached.
+	MaxEntries int64
+	// NegativeTTL is how long a "not revoked" answer may be believed.
+	// Revocations made through this Cache (or announced by a Broadcaster)
+	// correct it at once; it only bounds staleness for revocations this
+	// node cannot hear about.
+	NegativeTTL time.Duration
+}
+
+// Defaults for CacheOptions.
+const (
+	DefaultMaxEntries  = 1_000_000
+	DefaultNegativeTTL = 10 * time.Second
+)
+
+// epochShards splits the invalidation epochs so that one revocation only
+// invalidates the "not revoked" answers of 1/epochShards of the IDs.
+const epochShards = 4096
+
+// Cache wraps a Store with a ristretto cache. It is itself a Store, so
+// flows never know whether they talk to a cache.
+//
+// A "revoked" answer is cached until the record expires: revocation is
+// permanent. A "not revoked" answer is cached briefly and stamped with the
+// epoch of its ID's shard, read before the store was asked. Revoke bumps
+// that epoch after the store has the record, so a "not revoked" answer
+// from a lookup that raced the revocation can never be believed afterwards,
+// even if ristretto applies its asynchronous Set late, or drops the Set of
+// the "revoked" answer.
+type Cache struct {
+	store       Store
+	negativeTTL time.Duration
+	entries     *ristretto.Cache[uint64, cacheEntry]
+	epochs      [epochShards]atomic.Uint64
+	unsubscribe func()
+
+	// ristretto panics when Close races Get or Set; old requests may still
+	// be in flight when the last config lets go of this Cache.
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+// cacheEntry is what the cache holds for one ID. ristretto keys it by the
+// ID's first 8 bytes; check holds the next 8 so that two IDs sharing a key
+// are never confused (128 bits of the SHA-256 in all).
+type cacheEntry struct {
+	check uint64
+	epoch uint64 // for "not revoked" answers
+	until int64  // unix nanoseconds; 0 means "not revoked"
+}
+
+// NewCache wraps store. The Cache does not own the store: Close leaves it
+// open, because the store may outlive one cache configuration.
+func NewCache(store Store, opts CacheOptions) (*Cache, error) {
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, cacheEntry]{
+		NumCounters: opts.MaxEntries * 10, // ristretto's advice: 10x the items
+		MaxCost:     opts.MaxEntries,      // every entry costs 1
+		BufferItems: 64,
+		Metrics:     true, // striped counters: cheap enough for the hot path
+		// Without this, ristretto adds its own per-item overhead to our cost
+		// of 1 and MaxCost would no longer count entries.
+		IgnoreInternalCost: true,
+		// The key already is a uniformly distributed hash.
+		KeyToHash: func(key uint64) (uint64, uint64) { return key, 0 },
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{store: store, negativeTTL: opts.NegativeTTL, entries: rc}
+	if b, ok := store.(Broadcaster); ok {
+		c.unsubscribe = b.Subscribe(c.invalidate)
+	}
+	return c, nil
+}
+
+// Store returns the wrapped store.
+func (c *Cache) Store() Store { return c.store }
+
+// Revoked reports whether id is revoked, from the cache when it can.
+// It does not allocate on a cache hit.
+func (c *Cache) Revoked(ctx context.Context, id ID) (bool, error) {
+	until, err := c.RevokedUntil(ctx, id)
+	return !until.IsZero(), err
+}
+
+// RevokedUntil implements Store.
+func (c *Cache) RevokedUntil(ctx context.Context, id ID) (time.Time, error) {
+	key, check := cacheKey(id)
+	shard := &c.epochs[key%epochShards]
+	epoch := shard.Load() // before the store lookup: see the type's comment
+
+	if e, ok := c.get(key); ok && e.check == check {
+		if e.until != 0 {
+			return time.Unix(0, e.until), nil
+		}
+		if e.epoch == epoch {
+			return time.Time{}, nil
+		}
+	}
+
+	until, err := c.store.RevokedUntil(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if until.IsZero() {
+		c.set(key, cacheEntry{check: check, epoch: epoch}, c.negativeTTL)
+	} else {
+		c.set(key, cacheEntry{check: check, until: until.UnixNano()}, time.Until(until))
+	}
+	return until, nil
+}
+
+// Revoke implements Store: the store first (durable), then the cache. When
+// Revoke returns, this node refuses id whatever ristretto does with the Set.
+func (c *Cache) Revoke(ctx context.Context, id ID, until time.Time) error {
+	if err := c.store.Revoke(ctx, id, until); err != nil {
+		return err
+	}
+	key, check := cacheKey(id)
+	c.epochs[key%epochShards].Add(1)
+	c.set(key, cacheEntry{check: check, until: until.UnixNano()}, time.Until(until))
+	return nil
+}
+
+// invalidate is the Broadcaster callback: another node revoked id, or the
+// store may have missed revocations (all).
+func (c *Cache) invalidate(id ID, all bool) {
+	if all {
+		for i := range c.epochs {
+			c.epochs[i].Add(1)
+		}
+		return
+	}
+	key, _ := cacheKey(id)
+	c.epochs[key%epochShards].Add(1)
+}
+
+// Invalidate drops any cached "not revoked" answer for id.
+func (c *Cache) Invalidate(id ID) { c.invalidate(id, false) }
+
+// InvalidateAll drops every cached "not revoked" answer.
+func (c *Cache) InvalidateAll() { c.invalidate(ID{}, true) }
+
+// CacheStats are counters for metrics and the admin API.
+type CacheStats struct {
+	Hits, Misses uint64
+}
+
+// Stats returns the hit and miss counts so far.
+func (c *Cache) Stats() CacheStats {
+	m := c.entries.Metrics
+	return CacheStats{Hits: m.Hits(), Misses: m.Misses()}
+}
+
+// Len is the number of cached answers (each costs 1 against MaxEntries).
+func (c *Cache) Len() int64 {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return 0
+	}
+	return c.entries.MaxCost() - c.entries.RemainingCost()
+}
+
+// Close releases the cache (not the store). Lookups after Close go
+// straight to the store, which reports its own closed state.
+func (c *Cache) Close() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+	}
+	c.entries.Close()
+	return nil
+}
+
+func (c *Cache) get(key uint64) (cacheEntry, bool) {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return cacheEntry{}, false
+	}
+	return c.entries.Get(key)
+}
+
+func (c *Cache) set(key uint64, e cacheEntry, ttl time.Duration) {
+	if ttl <= 0 {
+		return // already expired: nothing worth remembering
+	}
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return
+	}
+	c.entries.SetWithTTL(key, e, 1, ttl)
+}
+
+func cacheKey(id ID) (key, check uint64) {
+	return binary.LittleEndian.Uint64(id[0:8]), binary.LittleEndian.Uint64(id[8:16])
+}
+
+var _ Store = (*Cache)(nil)
+
+// IsClosed reports whether err means the store or cache was closed.
+func IsClosed(err error) bool { return errors.Is(err, ErrClosed) }

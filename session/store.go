@@ -1,0 +1,44 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store remembers revoked sessions. Implementations live in subpackages
+// (memory, bolt, redis); the Cache wraps any of them.
+//
+// A Store must be safe for concurrent use and must fail safely (return
+// ErrClosed, never panic) when used after Close, because on a Caddy config
+// reload old requests may still be running when the old config lets go.
+type Store interface {
+	// Revoke records that id is revoked until the given time, after which
+	// the record may be forgotten (the session would have expired anyway).
+	// Revoking an ID again keeps the later of the two times. Revoke returns
+	// only once the record is durable for this backend.
+	Revoke(ctx context.Context, id ID, until time.Time) error
+
+	// RevokedUntil reports until when id is revoked. The zero Time means it
+	// is not revoked (or its record has expired).
+	RevokedUntil(ctx context.Context, id ID) (time.Time, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Broadcaster is implemented by stores that learn of revocations made by
+// other nodes (for example over Redis pub/sub). The Cache subscribes so
+// that no other node keeps believing a stale "not revoked" answer.
+type Broadcaster interface {
+	// Subscribe registers fn to be called with each ID revoked elsewhere,
+	// and with all=true whenever the store may have missed some (after a
+	// lost connection), in which case every "not revoked" answer is suspect.
+	// The returned function unsubscribes.
+	Subscribe(fn func(id ID, all bool)) (unsubscribe func())
+}
+
+// ErrClosed is returned by a Store or Cache used after Close.
+var ErrClosed = errors.New("session store is closed")
+
+var errBadID = errors.New("session ID must be 64 hex characters")
