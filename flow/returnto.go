@@ -453,6 +453,9 @@ func normHost(scheme string, u *url.URL) (host, port string, nonASCII bool, why 
 	}
 	nonASCII = !isASCII(name)
 	name = strings.ToLower(name)
+	if nonASCII && isASCII(name) {
+		return "", "", false, whyNonASCIIHost // KELVIN SIGN lowercases to "k": a look-alike, not a spelling
+	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c < utf8.RuneSelf && !isLabelChar(c) && c != '.' && c != '_' {

@@ -58,6 +58,8 @@ type Store struct {
 	now      func() time.Time
 	maxBatch int
 
+	sweepChunkSize int // defaultSweepChunk; tests make it small
+
 	requests chan *revokeRequest // unbuffered: a send succeeds once the committer has taken it
 	stop     chan struct{}       // closed by Close
 	workers  sync.WaitGroup      // committer and sweeper
@@ -101,8 +103,10 @@ func Open(opts Options) (*Store, error) {
 		log:      opts.Logger,
 		now:      opts.Now,
 		maxBatch: opts.MaxBatch,
-		requests: make(chan *revokeRequest),
-		stop:     make(chan struct{}),
+
+		sweepChunkSize: defaultSweepChunk,
+		requests:       make(chan *revokeRequest),
+		stop:           make(chan struct{}),
 	}
 	s.workers.Add(2)
 	go s.commitLoop()

@@ -30,9 +30,8 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 	if s.closed.Load() {
 		return session.ErrClosed
 	}
-	now := s.now()
-	if !until.After(now) || !until.After(time.Unix(0, 0)) {
-		return nil // the index needs expiries after 1970 to sort
+	if !until.After(s.now()) || !until.After(time.Unix(0, 0)) {
+		return nil // (the expiry index sorts only times after 1970)
 	}
 	req := &revokeRequest{id: id, at: unixNano(until), done: make(chan error, 1)}
 	select {

@@ -11,9 +11,9 @@ import (
 	"github.com/caddy-logout/caddy-logout/session"
 )
 
-// sweepChunk caps the deletions per transaction, so a sweep after a long
-// downtime does not hold the write lock (and every Revoke) for long.
-const sweepChunk = 10_000
+// defaultSweepChunk caps the deletions per transaction, so a sweep after a
+// long downtime does not hold the write lock (and every Revoke) for long.
+const defaultSweepChunk = 10_000
 
 func (s *Store) sweepLoop(every time.Duration) {
 	defer s.workers.Done()
@@ -44,7 +44,7 @@ func (s *Store) Sweep() (removed int, err error) {
 	for {
 		n, err := s.sweepChunk(now)
 		removed += n
-		if err != nil || n < sweepChunk {
+		if err != nil || n < s.sweepChunkSize {
 			return removed, s.wrap(err)
 		}
 		select {
@@ -55,7 +55,7 @@ func (s *Store) Sweep() (removed int, err error) {
 	}
 }
 
-// sweepChunk deletes up to sweepChunk records that expired at or before now.
+// sweepChunk deletes up to sweepChunkSize records that expired at or before now.
 func (s *Store) sweepChunk(now int64) (int, error) {
 	var expired [][]byte
 	err := s.update(func(tx *bbolt.Tx) error {
@@ -63,7 +63,7 @@ func (s *Store) sweepChunk(now int64) (int, error) {
 		// Collect first, delete after: deleting under a bbolt cursor can
 		// make it skip keys.
 		c := index.Cursor()
-		for k, _ := c.First(); k != nil && len(expired) < sweepChunk; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && len(expired) < s.sweepChunkSize; k, _ = c.Next() {
 			if len(k) == indexKeyLen && int64(binary.BigEndian.Uint64(k)) > now {
 				break
 			}

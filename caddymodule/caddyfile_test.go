@@ -1,0 +1,203 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/caddytest"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the adapt golden files with the current output")
+
+// TestAdapt_Golden pins what Caddyfiles using the directive adapt to, in
+// the style of Caddy's caddytest/integration/caddyfile_adapt: each file is
+// a Caddyfile, a line of dashes, and the expected JSON.
+func TestAdapt_Golden(t *testing.T) {
+	files, err := filepath.Glob("testdata/adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caddyfile, want, ok := strings.Cut(string(raw), "\n----------\n")
+			if !ok {
+				t.Fatalf("%s: no ---------- separator", file)
+			}
+			if *update {
+				got := adaptPretty(t, caddyfile)
+				if err := os.WriteFile(file, []byte(caddyfile+"\n----------\n"+got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !caddytest.CompareAdapt(t, file, caddyfile, "caddyfile", strings.TrimRight(want, "\n")) {
+				t.Errorf("%s: adapted JSON differs (run go test ./caddymodule -run TestAdapt_Golden -update to accept)", file)
+			}
+		})
+	}
+}
+
+func adaptPretty(t *testing.T, caddyfile string) string {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, out, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String() + "\n"
+}
+
+func adapt(caddyfile string) ([]byte, error) {
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	return out, err
+}
+
+// TestCaddyfile_Errors: bad input fails at adapt time with a message that
+// names the option and the line.
+func TestCaddyfile_Errors(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"unknown option", "bogus 1", `unrecognized logout option "bogus"`},
+		{"cookie without name", "cookie", "cookie: expected at least one value"},
+		{"samesite", "cookie_samesite sideways", `cookie_samesite: must be lax, strict or none (got "sideways")`},
+		{"token_ttl not a duration", "token_ttl soon", `token_ttl: expected a positive duration such as 24h (got "soon")`},
+		{"token_ttl negative", "token_ttl -1h", "token_ttl: expected a positive duration"},
+		{"session_lifetime two values", "session_lifetime 1h 2h", "session_lifetime: expected one value, got more"},
+		{"on_revoked unknown", "on_revoked explode", `on_revoked: expected strip, deny or redirect <url> (got "explode")`},
+		{"on_revoked redirect without url", "on_revoked redirect", "on_revoked redirect: expected the URL"},
+		{"on_store_error unknown", "on_store_error maybe", `on_store_error: expected allow or deny (got "maybe")`},
+		{"clear_site_data unknown", "clear_site_data everything", `clear_site_data: "everything" must be one of`},
+		{"store unknown backend", "store floppy", "store floppy"},
+		{"store twice", "store memory\n\t\tstore memory", "store: already specified"},
+		{"store memory with args", "store memory now", "store memory takes no options"},
+		{"store bolt two paths", "store bolt a b", "store bolt takes at most a file path"},
+		{"cache unknown option", "cache {\n\t\t\tsize 1\n\t\t}", `unrecognized cache option "size"`},
+		{"cache max_entries not a number", "cache {\n\t\t\tmax_entries lots\n\t\t}", `cache max_entries: expected a positive number (got "lots")`},
+		{"cache negative_ttl zero", "cache {\n\t\t\tnegative_ttl 0s\n\t\t}", "negative_ttl: expected a positive duration"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			caddyfile := ":8080 {\n\tlogout {\n\t\t" + c.body + "\n\t}\n}\n"
+			_, err := adapt(caddyfile)
+			if err == nil {
+				t.Fatalf("adapted without error:\n%s", caddyfile)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Fatalf("error %q does not name the file and line", err)
+			}
+		})
+	}
+}
+
+func TestCaddyfile_ArgumentOnDirectiveLine_Refused(t *testing.T) {
+	if _, err := adapt(":8080 {\n\tlogout extra\n}\n"); err == nil {
+		t.Fatal("logout with an argument adapted")
+	}
+}
+
+// TestLoad_ConfigErrors: what adapts but cannot work fails at load
+// (Provision), with a message that says what to fix.
+func TestLoad_ConfigErrors(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	t.Setenv("SHORT_KEY", "tooshort")
+	cases := []struct{ name, body, want string }{
+		{"short signing key", "signing_key 0123456789", "signing_key #1 must be at least 32 bytes (got 10)"},
+		{"short key from env", "signing_key {env.SHORT_KEY}", "signing_key #1 must be at least 32 bytes (got 8)"},
+		{"key from missing env", "signing_key {env.LOGOUT_TEST_NO_SUCH_VAR}", "signing_key #1"},
+		{"key from missing file", "signing_key {file./nonexistent/logout.key}", "signing_key #1"},
+		{"default_return_url relative", "default_return_url /home", "default_return_url"},
+		{"default_return_url javascript", "default_return_url javascript:alert(1)", "default_return_url"},
+		{"allowed_return_urls ftp", "allowed_return_urls ftp://files.example.com/", "allowed_return_urls"},
+		{"public_url relative", "public_url /auth", `public_url "/auth" must be an absolute http or https URL`},
+		{"error_url relative", "error_url /error", `error_url "/error" must be an absolute http or https URL`},
+		{"endpoints not absolute", "endpoints self-service/logout", "endpoints:"},
+		{"endpoints root", "endpoints /", "endpoints:"},
+		{"intercept relative", "intercept logout", "intercept:"},
+		{"cookie name invalid", `cookie "a;b"`, "is not a valid cookie name"},
+		{"cookie_path relative", "cookie_path app", "cookie_path"},
+		{"cookie_domain with slash", "cookie_domain example.com/x", "cookie_domain"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := validate(t, ":8080 {\n\tlogout {\n\t\tstore memory\n\t\t"+c.body+"\n\t}\n}\n")
+			if err == nil {
+				t.Fatal("config loaded without error")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestLoad_GoodConfigs(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	keyFile := filepath.Join(t.TempDir(), "logout.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("k", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LOGOUT_TEST_KEY", strings.Repeat("e", 32))
+	for name, body := range map[string]string{
+		"defaults (bolt in the data dir, generated key)": "",
+		"keys from env and file, rotation":               "signing_key {env.LOGOUT_TEST_KEY} {file." + keyFile + "}",
+		"everything": `cookie ory_kratos_session PHPSESSID
+		token_header X-Auth-Token
+		cookie_domain example.com .example.org
+		cookie_path /app
+		cookie_samesite strict
+		endpoints /auth/logout
+		public_url https://auth.example.com
+		intercept /logout /signout
+		default_return_url https://app.example.com/
+		allowed_return_urls https://app.example.com/ https://*.example.com/app
+		error_url https://app.example.com/error
+		token_ttl 1h
+		session_lifetime 48h
+		on_revoked redirect https://app.example.com/login
+		clear_site_data cookies storage
+		store memory
+		cache {
+			max_entries 1000
+			negative_ttl 2s
+		}
+		on_store_error deny`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := validate(t, ":8080 {\n\tlogout {\n\t\t"+body+"\n\t}\n}\n"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// validate adapts and fully provisions a config without serving it.
+func validate(t *testing.T, caddyfile string) error {
+	t.Helper()
+	out, err := adapt(caddyfile)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}

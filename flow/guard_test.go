@@ -1,0 +1,364 @@
+package flow_test
+
+import (
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/caddy-logout/caddy-logout/flow"
+)
+
+// assertSeenUntouched checks that the app got the request exactly as the
+// client sent it.
+func assertSeenUntouched(t *testing.T, a *app, sent *http.Request) {
+	t.Helper()
+	seen := a.request(t)
+	if !maps.EqualFunc(seen.Header, sent.Header, slices.Equal[[]string]) {
+		t.Errorf("the app saw headers\n  %q\nthe client sent\n  %q", seen.Header, sent.Header)
+	}
+	if seen.Method != sent.Method || seen.URL.String() != sent.URL.String() {
+		t.Errorf("the app saw %s %s, the client sent %s %s", seen.Method, seen.URL, sent.Method, sent.URL)
+	}
+}
+
+func TestGuard_PassesUntouched(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []reqOpt
+	}{
+		{"no credential", nil},
+		{"unrelated cookies", []reqOpt{cookies("theme=dark; lang=en")}},
+		{"valid cookie", []reqOpt{cookies("theme=dark; sid=valid; lang=en")}},
+		{"valid token header", []reqOpt{header("X-Session-Token", "valid-token")}},
+		{"valid bearer", []reqOpt{header("Authorization", "Bearer valid-token")}},
+		{"basic auth is no credential", []reqOpt{header("Authorization", "Basic dXNlcjpwYXNz")}},
+		{"everything valid at once", []reqOpt{cookie(cookieName, "valid"), header("X-Session-Token", "valid-token"),
+			header("Authorization", "bearer valid-bearer")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("some-other-session")
+			r := get("/account?x=1", tt.opts...)
+			sent := r.Clone(r.Context())
+			a := &app{}
+			res := h.serve(r, a)
+			assertStatus(t, res, http.StatusOK)
+			if b := readBody(t, res); b != "app" {
+				t.Errorf("body %q, want the app's", b)
+			}
+			assertSeenUntouched(t, a, sent)
+			assertNoSetCookie(t, res)
+			assertNoHeader(t, res, "Cache-Control")
+		})
+	}
+}
+
+func TestGuard_NextErrorIsReturned(t *testing.T) {
+	h := newHarness(t)
+	a := &app{err: errStoreDown}
+	_, err := h.serveErr(get("/x", cookie(cookieName, "valid")), a)
+	if err != errStoreDown {
+		t.Errorf("ServeHTTP returned %v, want the app's error", err)
+	}
+}
+
+func TestGuard_Strip_RevokedCookieRemovedOthersKeptByteForByte(t *testing.T) {
+	tests := []struct {
+		name       string
+		cookie     string
+		wantCookie string // "" : no Cookie header at all
+	}{
+		{"only the session cookie", "sid=dead", ""},
+		{"among others", `theme=dark;  lang="en-GB"; sid=dead; cart=a%20b=c`, `theme=dark; lang="en-GB"; cart=a%20b=c`},
+		{"first", "sid=dead; a=1", "a=1"},
+		{"last", "a=1; sid=dead", "a=1"},
+		{"duplicates: valid then revoked", "sid=valid; x=1; sid=dead", "x=1"},
+		{"duplicates: revoked then valid", "sid=dead; sid=valid; x=1", "x=1"},
+		{"quoted value", `sid="dead"; x=1`, "x=1"},
+		{"similar names kept", "sid=dead; sid2=x; xsid=y; sid.txt=z", "sid2=x; xsid=y; sid.txt=z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("dead")
+			r := get("/account", cookies(tt.cookie))
+			a := &app{}
+			res := h.serve(r, a)
+			assertStatus(t, res, http.StatusOK)
+			seen := a.request(t)
+			if got := seen.Header.Values("Cookie"); tt.wantCookie == "" && len(got) != 0 ||
+				tt.wantCookie != "" && (len(got) != 1 || got[0] != tt.wantCookie) {
+				t.Errorf("the app saw Cookie %q, want %q", got, tt.wantCookie)
+			}
+			if _, err := seen.Cookie(cookieName); err == nil {
+				t.Error("the app still sees the session cookie")
+			}
+			assertHeader(t, res, "Set-Cookie", deletion(cookieName))
+			h.assertNotRevoked("valid")
+		})
+	}
+}
+
+func TestGuard_Strip_SeveralCookieHeaderLines(t *testing.T) {
+	h := newHarness(t)
+	h.revoke("dead")
+	r := get("/", cookies("a=1; sid=dead"), cookies("b=2"))
+	a := &app{}
+	assertStatus(t, h.serve(r, a), http.StatusOK)
+	seen := a.request(t)
+	if _, err := seen.Cookie(cookieName); err == nil {
+		t.Error("the app still sees the session cookie")
+	}
+	for _, n := range []string{"a", "b"} {
+		if _, err := seen.Cookie(n); err != nil {
+			t.Errorf("cookie %s lost: %v", n, err)
+		}
+	}
+}
+
+func TestGuard_Strip_OnlyTheRevokedOfSeveralConfiguredCookies(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.Cookies = []string{"sid", "PHPSESSID"} })
+	h.revoke("dead")
+	a := &app{}
+	res := h.serve(get("/", cookies("PHPSESSID=alive; sid=dead; theme=dark")), a)
+	assertStatus(t, res, http.StatusOK)
+	if got := a.request(t).Header.Get("Cookie"); got != "PHPSESSID=alive; theme=dark" {
+		t.Errorf("the app saw Cookie %q", got)
+	}
+	assertHeader(t, res, "Set-Cookie", deletion("sid"))
+}
+
+func TestGuard_Strip_EveryRevokedCredentialRemoved(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.Cookies = []string{"sid", "PHPSESSID"} })
+	h.revoke("dead1")
+	h.revoke("dead2")
+	h.revoke("dead3")
+	a := &app{}
+	r := get("/", cookies("sid=dead1; PHPSESSID=dead2; keep=1"), header("X-Session-Token", "dead3"),
+		header("Authorization", "Bearer alive"))
+	res := h.serve(r, a)
+	assertStatus(t, res, http.StatusOK)
+	seen := a.request(t)
+	if got := seen.Header.Get("Cookie"); got != "keep=1" {
+		t.Errorf("the app saw Cookie %q, want keep=1", got)
+	}
+	if got := seen.Header.Get("X-Session-Token"); got != "" {
+		t.Errorf("the app saw X-Session-Token %q", got)
+	}
+	if got := seen.Header.Get("Authorization"); got != "Bearer alive" {
+		t.Errorf("the app saw Authorization %q, want the valid bearer kept", got)
+	}
+	assertSameSet(t, setCookies(res), []string{deletion("sid"), deletion("PHPSESSID")})
+}
+
+func TestGuard_Strip_RevokedTokenHeaderRemoved(t *testing.T) {
+	tests := []struct {
+		name, header, value string
+		mutate              func(*flow.Config)
+	}{
+		{name: "X-Session-Token", header: "X-Session-Token", value: "dead"},
+		{name: "Bearer", header: "Authorization", value: "Bearer dead"},
+		{name: "bearer lowercase", header: "Authorization", value: "bearer dead"},
+		{name: "configured header", header: "X-Auth", value: "dead",
+			mutate: func(c *flow.Config) { c.TokenHeader = "x-auth" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mutate []func(*flow.Config)
+			if tt.mutate != nil {
+				mutate = append(mutate, tt.mutate)
+			}
+			h := newHarness(t, mutate...)
+			h.revoke("dead")
+			a := &app{}
+			res := h.serve(get("/", header(tt.header, tt.value), cookies("theme=dark"), header("X-Other", "1")), a)
+			assertStatus(t, res, http.StatusOK)
+			seen := a.request(t)
+			if v := seen.Header.Values(tt.header); len(v) != 0 {
+				t.Errorf("the app saw %s %q", tt.header, v)
+			}
+			if seen.Header.Get("Cookie") != "theme=dark" || seen.Header.Get("X-Other") != "1" {
+				t.Errorf("other headers changed: %q", seen.Header)
+			}
+			assertNoSetCookie(t, res) // nothing to clear: no cookie was revoked
+		})
+	}
+}
+
+func TestGuard_Strip_RevokedChunkedCookie(t *testing.T) {
+	h := newHarness(t)
+	h.revoke("part1part2")
+	a := &app{}
+	res := h.serve(get("/", cookies("sid.0=part1; theme=dark; sid.1=part2")), a)
+	assertStatus(t, res, http.StatusOK)
+	if got := a.request(t).Header.Get("Cookie"); got != "theme=dark" {
+		t.Errorf("the app saw Cookie %q, want theme=dark", got)
+	}
+	assertClears(t, res, "sid", "sid.0", "sid.1")
+}
+
+func TestGuard_Deny(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []reqOpt
+		errorURL string
+		check    func(t *testing.T, res *http.Response)
+	}{
+		{name: "json client gets the envelope", opts: []reqOpt{asJSON}, check: func(t *testing.T, res *http.Response) {
+			assertNoSessionError(t, res)
+		}},
+		{name: "browser gets a page", opts: []reqOpt{accept("text/html")}, check: func(t *testing.T, res *http.Response) {
+			assertErrorPage(t, res, http.StatusUnauthorized, reasonNoSession)
+		}},
+		{name: "browser goes to the error UI", errorURL: "https://ui.example.com/error", check: func(t *testing.T, res *http.Response) {
+			assertStatus(t, res, http.StatusSeeOther)
+			if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, "https://ui.example.com/error?id=") {
+				t.Errorf("Location %q", loc)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(c *flow.Config) {
+				c.OnRevoked = flow.Deny
+				if tt.errorURL != "" {
+					c.ErrorURL = mustURL(t, tt.errorURL)
+				}
+			})
+			h.revoke("dead")
+			a := &app{}
+			res := h.serve(get("/account", append(tt.opts, cookie(cookieName, "dead"))...), a)
+			tt.check(t, res)
+			if a.called() {
+				t.Error("the app was called for a revoked session")
+			}
+			assertClears(t, res, cookieName)
+		})
+	}
+}
+
+func TestGuard_Deny_RevokedTokenHeader(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.OnRevoked = flow.Deny })
+	h.revoke("dead")
+	a := &app{}
+	res := h.serve(get("/api", header("Authorization", "Bearer dead"), asJSON), a)
+	assertNoSessionError(t, res)
+	assertNoSetCookie(t, res)
+	if a.called() {
+		t.Error("the app was called")
+	}
+}
+
+func TestGuard_Redirect(t *testing.T) {
+	const login = "https://app.example.com/login?expired=1"
+	newH := func(t *testing.T) *harness {
+		h := newHarness(t, func(c *flow.Config) { c.OnRevoked, c.OnRevokedRedirect = flow.Redirect, login })
+		h.revoke("dead")
+		return h
+	}
+	t.Run("browser", func(t *testing.T) {
+		h := newH(t)
+		a := &app{}
+		res := h.serve(get("/account", cookie(cookieName, "dead"), accept("text/html")), a)
+		assertStatus(t, res, http.StatusSeeOther)
+		assertHeader(t, res, "Location", login)
+		assertClears(t, res, cookieName)
+		assertNoCacheHeaders(t, res, false)
+		if a.called() {
+			t.Error("the app was called")
+		}
+	})
+	t.Run("json client gets 401", func(t *testing.T) {
+		h := newH(t)
+		a := &app{}
+		res := h.serve(get("/account", cookie(cookieName, "dead"), asJSON), a)
+		assertNoSessionError(t, res)
+		assertClears(t, res, cookieName)
+		if a.called() {
+			t.Error("the app was called")
+		}
+	})
+	t.Run("valid session passes", func(t *testing.T) {
+		h := newH(t)
+		a := &app{}
+		assertStatus(t, h.serve(get("/account", cookie(cookieName, "alive"), accept("text/html")), a), http.StatusOK)
+		if !a.called() {
+			t.Error("the app was not called")
+		}
+	})
+}
+
+func TestGuard_StoreError(t *testing.T) {
+	t.Run("allow by default: the app is called untouched", func(t *testing.T) {
+		h := newHarness(t, withFailingStore(t))
+		a := &app{}
+		r := get("/account", cookie(cookieName, "unknown"), header("X-Session-Token", "t"))
+		sent := r.Clone(r.Context())
+		res := h.serve(r, a)
+		assertStatus(t, res, http.StatusOK)
+		assertSeenUntouched(t, a, sent)
+	})
+	t.Run("deny answers 503 with Retry-After", func(t *testing.T) {
+		h := newHarness(t, withFailingStore(t), func(c *flow.Config) { c.DenyOnStoreError = true })
+		a := &app{}
+		res := h.serve(get("/account", cookie(cookieName, "unknown"), asJSON), a)
+		assertError(t, res, http.StatusServiceUnavailable, "session_store_unavailable", "")
+		if ra := res.Header.Get("Retry-After"); ra == "" {
+			t.Error("no Retry-After")
+		}
+		if a.called() {
+			t.Error("the app was called")
+		}
+	})
+	t.Run("deny does not touch requests without credentials", func(t *testing.T) {
+		h := newHarness(t, withFailingStore(t), func(c *flow.Config) { c.DenyOnStoreError = true })
+		a := &app{}
+		assertStatus(t, h.serve(get("/public", cookies("theme=dark")), a), http.StatusOK)
+	})
+}
+
+func TestGuard_OverlongCredential_BadRequest(t *testing.T) {
+	long := strings.Repeat("A", flow.MaxCredentialLength+1)
+	half := strings.Repeat("B", flow.MaxCredentialLength/2+1)
+	tests := []struct {
+		name string
+		opts []reqOpt
+	}{
+		{"cookie", []reqOpt{cookie(cookieName, long)}},
+		{"chunked cookie joined", []reqOpt{cookies("sid.0=" + half + "; sid.1=" + half)}},
+		{"token header", []reqOpt{header("X-Session-Token", long)}},
+		{"bearer", []reqOpt{header("Authorization", "Bearer "+long)}},
+		{"huge cookie after a valid one", []reqOpt{cookies("sid=ok; sid=" + strings.Repeat("C", 100<<10))}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			a := &app{}
+			res := h.serve(get("/", append(tt.opts, asJSON)...), a)
+			jsonError(t, res, http.StatusBadRequest)
+			if a.called() {
+				t.Error("the app was called")
+			}
+		})
+	}
+}
+
+func TestGuard_CredentialAtTheLengthLimit_Passes(t *testing.T) {
+	h := newHarness(t)
+	a := &app{}
+	assertStatus(t, h.serve(get("/", cookie(cookieName, strings.Repeat("A", flow.MaxCredentialLength))), a), http.StatusOK)
+	if !a.called() {
+		t.Error("the app was not called")
+	}
+}
+
+func TestGuard_ErrorsPathIsNotGuarded(t *testing.T) {
+	// GET <errors path> belongs to the gateway, not to the app.
+	h := newHarness(t)
+	res := h.serve(get(errorsPath+"?"+url.Values{"id": {"nope"}}.Encode()), nil)
+	jsonError(t, res, http.StatusNotFound)
+}

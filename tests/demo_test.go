@@ -1,0 +1,77 @@
+package tests
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo_CaddyfileExample runs the README's demo exactly as a newcomer
+// does (Caddyfile.example, its fixed ports, the default bolt store), then
+// logs in and out of its stand-in app: through Ory's Go and JavaScript
+// SDKs, unchanged, and through the app's own intercepted /logout.
+func TestDemo_CaddyfileExample(t *testing.T) {
+	config, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"8080", "8081", "2019"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Fatalf("port %s is taken: the demo needs 8080, 8081 and 2019 free", port)
+		}
+	}
+	p := runCaddy(t, t.TempDir(), string(config), 2019, 8080)
+	base := "http://localhost:8080"
+
+	login := func() string {
+		t.Helper()
+		resp, _ := do(t, client(t), "GET", base+"/login", nil, "")
+		for _, c := range resp.Cookies() {
+			if c.Name == "demo_session" && c.Value != "" {
+				return "demo_session=" + c.Value
+			}
+		}
+		t.Fatalf("demo login set no session cookie: %s %v", resp.Status, resp.Header)
+		return ""
+	}
+	page := func(cookie string) string {
+		t.Helper()
+		_, body := do(t, http.DefaultClient, "GET", base+"/", http.Header{"Cookie": {cookie}}, "")
+		return string(body)
+	}
+
+	t.Run("Go SDK", func(t *testing.T) {
+		cookie := login()
+		if !strings.Contains(page(cookie), "Signed in.") {
+			t.Fatal("the demo app does not see the fresh session")
+		}
+		sdkGoFlow(t, base, cookie, base+"/")
+		if !strings.Contains(page(cookie), "Anonymous visitor.") {
+			t.Fatal("the replayed cookie still signs in after the Go SDK's logout")
+		}
+	})
+	t.Run("JS SDK", func(t *testing.T) {
+		cookie := login()
+		runJSSDK(t, base, cookie)
+		if !strings.Contains(page(cookie), "Anonymous visitor.") {
+			t.Fatal("the replayed cookie still signs in after the JS SDK's logout")
+		}
+	})
+	t.Run("the app's own /logout, intercepted", func(t *testing.T) {
+		cookie := login()
+		resp, _ := do(t, client(t), "GET", base+"/logout", http.Header{"Cookie": {cookie}}, "")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "demo_session=;") {
+			t.Fatalf("intercepted /logout: %s Set-Cookie %q", resp.Status, resp.Header.Values("Set-Cookie"))
+		}
+		if !strings.Contains(page(cookie), "Anonymous visitor.") {
+			t.Fatal("the replayed cookie still signs in after the app's own logout")
+		}
+	})
+	if strings.Contains(p.logs.String(), `"level":"error"`) {
+		t.Errorf("errors in the demo's log:\n%s", p.logs.String())
+	}
+}

@@ -1,0 +1,214 @@
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestE2E_Persistence_RevokedSurvivesHardKill: revoke, SIGKILL Caddy (no
+// Cleanup, no graceful close), start it again on the same data directory
+// with the default bolt store: still revoked, and the logout URLs handed
+// out before the crash still verify (the generated key is in storage).
+func TestE2E_Persistence_RevokedSurvivesHardKill(t *testing.T) {
+	app := startUpstream(t)
+	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+
+	revoked := make([]string, 20)
+	for i := range revoked {
+		revoked[i] = "sid=persist-" + randomValue()
+		revokeCookie(t, p, revoked[i])
+	}
+	for i := range 20 {
+		token := fmt.Sprintf("api-persist-%d-%s", i, randomValue())
+		resp, _ := do(t, http.DefaultClient, "DELETE", p.url("/self-service/logout/api"),
+			http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("API logout: %s", resp.Status)
+		}
+		revoked = append(revoked, "token:"+token)
+	}
+	pending := createLogout(t, p, "sid=still-logged-in", "")
+
+	p.kill()
+	p.restart()
+
+	for _, cred := range revoked {
+		h := http.Header{"Accept": {"application/json"}}
+		if token, ok := strings.CutPrefix(cred, "token:"); ok {
+			h.Set("X-Session-Token", token)
+		} else {
+			h.Set("Cookie", cred)
+		}
+		_, body := do(t, http.DefaultClient, "GET", p.url("/after-restart"), h, "")
+		if s := seen(t, body); s.Cookie != "" || s.Token != "" {
+			t.Fatalf("after a hard kill and restart, revoked %s reached the app: %+v", cred, s)
+		}
+	}
+	resp, body := do(t, http.DefaultClient, "GET", pending.LogoutURL, http.Header{"Cookie": {"sid=still-logged-in"}, "Accept": {"application/json"}}, "")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout URL issued before the restart: %s %s", resp.Status, body)
+	}
+}
+
+// TestE2E_Reload_UnderLoad: reload the config repeatedly (changing the
+// handler, and changing the cache so a new cache opens over the same bolt
+// file) while requests flow. No request may fail, revocations made before
+// and during the reloads stay enforced, and no reload blocks on the bbolt
+// file lock.
+func TestE2E_Reload_UnderLoad(t *testing.T) {
+	app := startUpstream(t)
+	configs := []string{
+		"cookie sid\n\t\ttoken_ttl 1h",
+		"cookie sid\n\t\ttoken_ttl 2h",
+		"cookie sid\n\t\tcache {\n\t\t\tnegative_ttl 3s\n\t\t}",
+	}
+	var adminPort, sitePort int
+	render := func(i int) string { return siteConfig(adminPort, sitePort, app.port, configs[i%len(configs)]) }
+	p := startCaddy(t, "", func(admin, port int) string {
+		adminPort, sitePort = admin, port
+		return render(0)
+	})
+	revokeCookie(t, p, "sid=revoked-before")
+
+	var failures atomic.Int64
+	var requests atomic.Int64
+	var firstFailure atomic.Value
+	fail := func(format string, args ...any) {
+		if failures.Add(1) == 1 {
+			firstFailure.Store(fmt.Sprintf(format, args...))
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			valid := fmt.Sprintf("sid=valid-%d", w)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cookie := valid
+				if i%2 == 1 {
+					cookie = "sid=revoked-before"
+				}
+				req, _ := http.NewRequest("GET", p.url("/load"), nil)
+				req.Header.Set("Cookie", cookie)
+				resp, err := c.Do(req)
+				requests.Add(1)
+				if err != nil {
+					fail("request failed during reload: %v", err)
+					continue
+				}
+				var s seenRequest
+				body := make([]byte, 512)
+				n, _ := resp.Body.Read(body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					fail("status %s during reload: %s", resp.Status, body[:n])
+					continue
+				}
+				s = seen(t, body[:n])
+				if cookie == valid && s.Cookie != valid {
+					fail("valid session lost during reload: app saw %q", s.Cookie)
+				}
+				if cookie != valid && s.Cookie != "" {
+					fail("revoked session passed during reload: app saw %q", s.Cookie)
+				}
+			}
+		}()
+	}
+
+	for i := 1; i <= 9; i++ {
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		if err := p.reload(render(i)); err != nil {
+			t.Errorf("reload %d: %v", i, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("reload %d took %v: blocked on the store?", i, d)
+		}
+		revokeCookie(t, p, fmt.Sprintf("sid=revoked-during-%d", i))
+	}
+	close(stop)
+	wg.Wait()
+
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", n, requests.Load(), firstFailure.Load())
+	}
+	t.Logf("%d requests across 9 reloads, none failed", requests.Load())
+	for i := 1; i <= 9; i++ {
+		_, body := do(t, http.DefaultClient, "GET", p.url("/after"), http.Header{"Cookie": {fmt.Sprintf("sid=revoked-during-%d", i)}}, "")
+		if s := seen(t, body); s.Cookie != "" {
+			t.Fatalf("revocation made during reload %d not enforced: %+v", i, s)
+		}
+	}
+}
+
+// TestE2E_MalformedInput_Never5xx throws bad input of every kind at the
+// endpoints and the guard: each gets a 4xx, never a 500, and Caddy lives on.
+func TestE2E_MalformedInput_Never5xx(t *testing.T) {
+	app := startUpstream(t)
+	p := startCaddy(t, "", func(admin, port int) string {
+		return siteConfig(admin, port, app.port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
+	})
+	good := createLogout(t, p, "sid=m", "")
+	huge := strings.Repeat("x", 20<<10)
+	cases := []struct {
+		name, method, path string
+		header             http.Header
+		body               string
+	}{
+		{"bad base64 token", "GET", "/self-service/logout?token=%%%%", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"token not base64", "GET", "/self-service/logout?token=!!!!", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"wrong signature", "GET", "/self-service/logout?token=" + good.LogoutToken[:len(good.LogoutToken)-2] + "AA", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"truncated token", "GET", "/self-service/logout?token=" + good.LogoutToken[:20], http.Header{"Cookie": {"sid=m"}}, ""},
+		{"token twice", "GET", "/self-service/logout?token=a&token=b", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"huge token", "GET", "/self-service/logout?token=" + strings.Repeat("A", 6000), http.Header{"Cookie": {"sid=m"}}, ""},
+		{"huge cookie at perform", "GET", "/self-service/logout?token=" + good.LogoutToken, http.Header{"Cookie": {"sid=" + huge}}, ""},
+		{"huge cookie at create", "GET", "/self-service/logout/browser", http.Header{"Cookie": {"sid=" + huge}}, ""},
+		{"huge cookie at guard", "GET", "/page", http.Header{"Cookie": {"sid=" + huge}}, ""},
+		{"huge token header at guard", "GET", "/page", http.Header{"X-Session-Token": {huge}}, ""},
+		{"CRLF in return_to", "GET", "/self-service/logout/browser?return_to=http://127.0.0.1/%0d%0aSet-Cookie:x=1", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"encoded // in return_to", "GET", "/self-service/logout/browser?return_to=/%2f%2fevil.com", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"open redirect", "GET", "/self-service/logout/browser?return_to=https://evil.com/", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"return_to twice", "GET", "/self-service/logout/browser?return_to=/a&return_to=/b", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"bad query escape", "GET", "/self-service/logout/browser?return_to=%zz", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"bad JSON", "DELETE", "/self-service/logout/api", http.Header{"Content-Type": {"application/json"}}, `{"session_token":`},
+		{"JSON with NUL token", "DELETE", "/self-service/logout/api", http.Header{"Content-Type": {"application/json"}}, `{"session_token":"a\u0000b"}`},
+		{"oversize body", "DELETE", "/self-service/logout/api", http.Header{"Content-Type": {"application/json"}}, strings.Repeat(" ", 1<<20) + "{}"},
+		{"wrong method on perform", "POST", "/self-service/logout", nil, ""},
+		{"HEAD on perform", "HEAD", "/self-service/logout?token=" + good.LogoutToken, http.Header{"Cookie": {"sid=m"}}, ""},
+		{"wrong method on create", "DELETE", "/self-service/logout/browser", nil, ""},
+		{"errors endpoint garbage id", "GET", "/self-service/errors?id=%00%01", nil, ""},
+		{"errors endpoint without id", "GET", "/self-service/errors", nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := do(t, http.DefaultClient, c.method, p.url(c.path), c.header, c.body)
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Fatalf("%s %s: %s %s", c.method, c.path, resp.Status, body)
+			}
+			if c.method != "HEAD" && len(body) == 0 {
+				t.Fatalf("%s with no reason in the body", resp.Status)
+			}
+		})
+	}
+	// The session used above was never logged out by any of it.
+	_, body := do(t, http.DefaultClient, "GET", p.url("/still"), http.Header{"Cookie": {"sid=m"}}, "")
+	if seen(t, body).Cookie != "sid=m" {
+		t.Fatal("a malformed request logged the session out")
+	}
+	if strings.Contains(p.logs.String(), "panic") {
+		t.Fatalf("panic in logs:\n%s", p.logs.String())
+	}
+}
