@@ -7,6 +7,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddy-logout/caddy-logout/session"
@@ -134,12 +135,22 @@ func writeErrorPage(w http.ResponseWriter, e *Error) {
 		e.Code, html.EscapeString(e.Status), e.Code, html.EscapeString(e.Status), html.EscapeString(e.Reason))
 }
 
+// maxSealedReason bounds the reason carried inside an error id.
+const maxSealedReason = 512
+
 // errorIDLifetime is how long the error UI may fetch an error by its id.
 const errorIDLifetime = 24 * time.Hour
 
 // sealError turns an error into a self-contained, signed id, so that any
 // node can serve GET /self-service/errors?id= without shared state.
 func (g *Gateway) sealError(e *Error) string {
+	if len(e.Reason) > maxSealedReason {
+		// Reasons can echo a client's (capped, but escaped) return_to; the
+		// id travels in a URL, so keep it well inside what Open accepts.
+		short := *e
+		short.Reason = strings.ToValidUTF8(e.Reason[:maxSealedReason], "") + "…"
+		e = &short
+	}
 	body, _ := json.Marshal(e)
 	payload := make([]byte, 8, 8+len(body))
 	binary.BigEndian.PutUint64(payload, uint64(g.now().Unix()))

@@ -111,6 +111,7 @@ func NewReturnPolicy(allowed []string) (*ReturnPolicy, error) {
 var (
 	errNotAbsoluteHTTP = errors.New("must be an absolute http or https URL")
 	errPlainPath       = errors.New(`must have a plain path: no "." or ".." segments, "//" or encoded slashes`)
+	errInvalidPort     = errors.New("has an invalid port")
 )
 
 func compileEntry(raw string) (returnEntry, error) {
@@ -129,14 +130,14 @@ func compileEntry(raw string) (returnEntry, error) {
 		}
 		port, ok := normPort(u.Scheme, u.Port())
 		if !ok {
-			return returnEntry{}, errors.New("has an invalid port")
+			return returnEntry{}, errInvalidPort
 		}
 		e.wildcard, e.host, e.port = true, "."+strings.ToLower(rest), port
 	} else {
 		host, port, _, why := normHost(u.Scheme, u)
 		switch {
 		case why == whyInvalidPort:
-			return returnEntry{}, errors.New("has an invalid port")
+			return returnEntry{}, errInvalidPort
 		case why != "" || strings.Contains(name, "*"):
 			return returnEntry{}, errors.New(`has an invalid host (a wildcard must be the whole first label, as in https://*.example.com)`)
 		}
@@ -179,42 +180,49 @@ func checkWildcardSuffix(s string) error {
 // absolute http(s) URL without userinfo, whitespace, control characters or
 // backslashes. It returns the URL with its scheme and host normalised.
 func ParseDefaultReturnURL(raw string) (*url.URL, error) {
-	u, err := parseConfigURL(raw)
-	if err == nil {
-		if strings.Contains(u.Hostname(), "*") {
-			err = errors.New("must name one host, not a wildcard")
-		} else if _, _, _, why := normHost(u.Scheme, u); why == whyInvalidPort {
-			err = errors.New("has an invalid port")
-		} else if why != "" {
-			err = errors.New("has an invalid host")
-		} else if _, _, why := normPath(u.EscapedPath()); why != "" || hasDotSegment(u.EscapedPath()) {
-			err = errPlainPath
-		}
-	}
+	u, err := parseDefault(raw)
 	if err != nil {
 		return nil, fmt.Errorf("default_return_url: %q %w", raw, err)
 	}
-	host, port, _, _ := normHost(u.Scheme, u)
+	return u, nil
+}
+
+func parseDefault(raw string) (*url.URL, error) {
+	u, err := parseConfigURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(u.Hostname(), "*") {
+		return nil, errors.New("must name one host, not a wildcard")
+	}
+	host, port, _, why := normHost(u.Scheme, u)
+	switch {
+	case why == whyInvalidPort:
+		return nil, errInvalidPort
+	case why != "":
+		return nil, errors.New("has an invalid host")
+	}
+	if _, _, why := normPath(u.EscapedPath()); why != "" || hasDotSegment(u.EscapedPath()) {
+		return nil, errPlainPath
+	}
 	if port != "" {
 		host += ":" + port
 	}
-	out := *u
-	out.Host = host
-	if out.Path == "" {
-		out.Path, out.RawPath = "/", ""
+	u.Host = host
+	if u.Path == "" {
+		u.Path, u.RawPath = "/", ""
 	}
-	return &out, nil
+	return u, nil
 }
 
 // parseConfigURL holds what entries and the default return URL share.
 func parseConfigURL(raw string) (*url.URL, error) {
-	if raw == "" || len(raw) > MaxReturnToLength {
-		if raw != "" {
-			return nil, fmt.Errorf("is longer than %d bytes", MaxReturnToLength)
-		}
+	switch {
+	case raw == "":
 		return nil, errNotAbsoluteHTTP
-	}
-	if why := scanChars(raw); why != "" {
+	case len(raw) > MaxReturnToLength:
+		return nil, fmt.Errorf("is longer than %d bytes", MaxReturnToLength)
+	case scanChars(raw) != "":
 		return nil, errors.New("must not contain whitespace, control characters or backslashes")
 	}
 	if d, ok := decodeFully(raw); !ok || scanChars(d) != "" {
