@@ -129,7 +129,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		opts.MaxEntries = h.Cache.MaxEntries
 		opts.NegativeTTL = time.Duration(h.Cache.NegativeTTL)
 	}
-	if h.shared, err = acquireCache(ctx, storeModule, opts); err != nil {
+	lifetime := time.Duration(h.SessionLifetime)
+	if lifetime <= 0 {
+		lifetime = flow.DefaultSessionLifetime
+	}
+	if h.shared, err = acquireCache(ctx, storeModule, opts, lifetime); err != nil {
 		return err
 	}
 	cfg.Store = h.shared.cache

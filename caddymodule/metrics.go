@@ -1,11 +1,15 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
 )
 
 // The collectors live for the process, so counts survive reloads; each
@@ -13,12 +17,24 @@ import (
 var (
 	logoutsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "logout", Name: "logouts_total",
-		Help: "Logout attempts by flow (browser_create, browser, api, intercept) and result.",
+		Help: "Logout attempts by flow (browser_create, browser, api, intercept, admin) and result.",
 	}, []string{"flow", "result"})
 	guardTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "logout", Name: "guard_decisions_total",
 		Help: "Guard decisions on requests carrying a session credential: passed, revoked, store_error.",
 	}, []string{"decision"})
+	storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "logout", Name: "store_duration_seconds",
+		Help:    "Latency of session store calls that the cache could not answer, by operation and result.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"op", "result"})
+	cacheCollector = &cacheStats{
+		hits:    prometheus.NewDesc("caddy_logout_cache_hits_total", "Guard and flow lookups answered by the cache.", []string{"store"}, nil),
+		misses:  prometheus.NewDesc("caddy_logout_cache_misses_total", "Lookups that went to the store.", []string{"store"}, nil),
+		entries: prometheus.NewDesc("caddy_logout_cache_entries", "Sessions currently cached (bounded by cache max_entries).", []string{"store"}, nil),
+		journal: prometheus.NewDesc("caddy_logout_journal_depth", "Logouts accepted during a store outage and not yet written to the store.", []string{"store"}, nil),
+		degrade: prometheus.NewDesc("caddy_logout_store_degraded", "1 while the store is unreachable and logouts go to the local journal.", []string{"store"}, nil),
+	}
 )
 
 // observer counts the flows' decisions. The guard's counters are resolved
@@ -28,7 +44,7 @@ type observer struct {
 }
 
 func newObserver(ctx caddy.Context) *observer {
-	registerCollectors(ctx, logoutsTotal, guardTotal)
+	registerCollectors(ctx, logoutsTotal, guardTotal, storeDuration, cacheCollector)
 	return &observer{
 		passed:     guardTotal.WithLabelValues("passed"),
 		revoked:    guardTotal.WithLabelValues("revoked"),
@@ -64,4 +80,83 @@ func registerCollectors(ctx caddy.Context, cs ...prometheus.Collector) {
 			}
 		}
 	}
+}
+
+// timedStore measures the store calls that reach the backend (cache
+// misses and revocations).
+type timedStore struct{ session.Store }
+
+func (s timedStore) Revoke(ctx context.Context, id session.ID, until time.Time) error {
+	start := time.Now()
+	err := s.Store.Revoke(ctx, id, until)
+	storeDuration.WithLabelValues("revoke", resultOf(err)).Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (s timedStore) RevokedUntil(ctx context.Context, id session.ID) (time.Time, error) {
+	start := time.Now()
+	t, err := s.Store.RevokedUntil(ctx, id)
+	storeDuration.WithLabelValues("lookup", resultOf(err)).Observe(time.Since(start).Seconds())
+	return t, err
+}
+
+// Subscribe passes the backend's broadcasts through to the cache.
+func (s timedStore) Subscribe(fn func(session.ID, bool)) func() {
+	if b, ok := s.Store.(session.Broadcaster); ok {
+		return b.Subscribe(fn)
+	}
+	return func() {}
+}
+
+func resultOf(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+// StoreHealth is implemented by stores that can report an outage: the
+// journal depth and whether they are degraded right now.
+type StoreHealth interface {
+	JournalDepth() int
+	Degraded() bool
+}
+
+// cacheStats reports every active cache at scrape time.
+type cacheStats struct {
+	hits, misses, entries, journal, degrade *prometheus.Desc
+}
+
+func (c *cacheStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.hits
+	ch <- c.misses
+	ch <- c.entries
+	ch <- c.journal
+	ch <- c.degrade
+}
+
+func (c *cacheStats) Collect(ch chan<- prometheus.Metric) {
+	for _, pc := range activeCaches() {
+		st := pc.cache.Stats()
+		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), pc.storeKey)
+		ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(st.Misses), pc.storeKey)
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(pc.cache.Len()), pc.storeKey)
+		if h, ok := backendOf(pc).(StoreHealth); ok {
+			degraded := 0.0
+			if h.Degraded() {
+				degraded = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(h.JournalDepth()), pc.storeKey)
+			ch <- prometheus.MustNewConstMetric(c.degrade, prometheus.GaugeValue, degraded, pc.storeKey)
+		}
+	}
+}
+
+// backendOf unwraps the cache's store down to the backend.
+func backendOf(pc *pooledCache) session.Store {
+	s := pc.cache.Store()
+	if t, ok := s.(timedStore); ok {
+		return t.Store
+	}
+	return s
 }

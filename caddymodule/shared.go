@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -28,6 +30,9 @@ func (p pooledStore) Destruct() error { return p.Close() }
 type pooledCache struct {
 	storeKey string
 	cache    *session.Cache
+	// lifetime is the longest session_lifetime of the configs using this
+	// cache: what the admin API revokes for.
+	lifetime atomic.Int64
 }
 
 // Destruct implements caddy.Destructor: the last config using this cache
@@ -54,7 +59,8 @@ func (s *sharedCache) release() error {
 
 // acquireCache returns the shared cache for this store and cache options,
 // opening the store and creating the cache if no config has them yet.
-func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions) (*sharedCache, error) {
+// lifetime is the config's session_lifetime.
+func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions, lifetime time.Duration) (*sharedCache, error) {
 	storeKey := sm.StoreKey()
 	key := fmt.Sprintf("%s|max=%d|neg=%s", storeKey, opts.MaxEntries, opts.NegativeTTL)
 	v, _, err := cachePool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -68,7 +74,7 @@ func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions) 
 		if err != nil {
 			return nil, err
 		}
-		c, err := session.NewCache(sv.(pooledStore).Store, opts)
+		c, err := session.NewCache(timedStore{sv.(pooledStore).Store}, opts)
 		if err != nil {
 			_, _ = storePool.Delete(storeKey)
 			return nil, err
@@ -78,5 +84,23 @@ func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions) 
 	if err != nil {
 		return nil, err
 	}
-	return &sharedCache{key: key, cache: v.(*pooledCache).cache}, nil
+	pc := v.(*pooledCache)
+	for {
+		old := pc.lifetime.Load()
+		if int64(lifetime) <= old || pc.lifetime.CompareAndSwap(old, int64(lifetime)) {
+			break
+		}
+	}
+	return &sharedCache{key: key, cache: pc.cache}, nil
+}
+
+// activeCaches lists the caches some config is using, for the admin API
+// and metrics.
+func activeCaches() []*pooledCache {
+	var out []*pooledCache
+	cachePool.Range(func(_, v any) bool {
+		out = append(out, v.(*pooledCache))
+		return true
+	})
+	return out
 }
