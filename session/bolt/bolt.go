@@ -133,7 +133,7 @@ func (s *Store) RevokedUntil(_ context.Context, id session.ID) (time.Time, error
 	if err != nil {
 		return time.Time{}, s.wrap(err)
 	}
-	if at == 0 || at <= s.now().UnixNano() {
+	if at <= s.now().UnixNano() { // also "no record": at is 0
 		return time.Time{}, nil
 	}
 	return time.Unix(0, at), nil

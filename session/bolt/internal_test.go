@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -189,7 +190,7 @@ func TestSweeper_RunsEverySweepInterval(t *testing.T) {
 	}
 }
 
-func TestRevokedUntil_MalformedRecord_ReturnsError(t *testing.T) {
+func TestMalformedRecord_ReadFails_RevokeRepairs(t *testing.T) {
 	s := openTest(t, Options{})
 	id := testID(1)
 	err := s.update(func(tx *bbolt.Tx) error {
@@ -200,6 +201,15 @@ func TestRevokedUntil_MalformedRecord_ReturnsError(t *testing.T) {
 	}
 	if _, err := s.RevokedUntil(context.Background(), id); err == nil {
 		t.Fatal("RevokedUntil of a malformed record returned no error")
+	}
+
+	// Revoking it again repairs it instead of failing.
+	until := time.Now().Add(time.Hour)
+	if err := s.Revoke(context.Background(), id, until); err != nil {
+		t.Fatalf("Revoke over a malformed record: %v", err)
+	}
+	if got, err := s.RevokedUntil(context.Background(), id); err != nil || !got.Equal(until) {
+		t.Fatalf("after repair RevokedUntil = %s, %v; want %s", got, err, until)
 	}
 }
 
@@ -225,5 +235,56 @@ func assertIndexMatchesRecords(t *testing.T, s *Store) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// While the committer is stuck (here behind a write transaction the test
+// holds), a Revoke whose context ends before it is taken must give up with
+// ctx.Err() and write nothing; one already taken is written whatever its
+// context does. Either way, what Revoke returns must match the file.
+func TestRevoke_ContextEndsWhileCommitterBusy(t *testing.T) {
+	s := openTest(t, Options{})
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	revoke := func(ctx context.Context, id session.ID) chan error {
+		done := make(chan error, 1)
+		go func() { done <- s.Revoke(ctx, id, until) }()
+		return done
+	}
+
+	takenCtx, cancelTaken := context.WithCancel(context.Background())
+	takenDone := revoke(takenCtx, testID(1))
+	time.Sleep(100 * time.Millisecond) // let the committer take it and block
+
+	waitingCtx, cancelWaiting := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelWaiting()
+	waitingDone := revoke(waitingCtx, testID(2))
+	select {
+	case err := <-waitingDone:
+		waitingDone <- err // read again below
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Revoke not taken before its deadline = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		// A very slow machine: the second request was taken, not the first.
+		t.Log("the committer took the second request; only the outcomes are checked")
+	}
+
+	cancelTaken()
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[session.ID]error{testID(1): <-takenDone, testID(2): <-waitingDone}
+	for id, revokeErr := range outcomes {
+		got, err := s.RevokedUntil(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if written := !got.IsZero(); written != (revokeErr == nil) {
+			t.Errorf("Revoke(%s) returned %v but written = %v", id.Short(), revokeErr, written)
+		}
 	}
 }

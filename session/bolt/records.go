@@ -40,14 +40,12 @@ func createBuckets(db *bbolt.DB) error {
 }
 
 // putRecord writes id's expiry unless the record already holds a later
-// one, and keeps the index in step. It allocates fresh keys and values
-// because bbolt keeps them until the transaction ends.
+// one, and keeps the index in step. A malformed old record is overwritten,
+// not reported: one damaged record must not fail the whole batch it shares.
+// Keys and values are freshly allocated because bbolt keeps them until the
+// transaction ends.
 func putRecord(records, index *bbolt.Bucket, id session.ID, at int64) error {
-	if old := records.Get(id[:]); old != nil {
-		oldAt, err := decodeExpiry(old)
-		if err != nil {
-			return err
-		}
+	if oldAt, err := decodeExpiry(records.Get(id[:])); err == nil {
 		if oldAt >= at {
 			return nil
 		}

@@ -36,16 +36,17 @@ func (s *Store) sweepLoop(every time.Duration) {
 
 // Sweep deletes every record that has expired and reports how many. It
 // reads the expiry index from its start and stops at the first live record.
+// It works in chunks and stops early, without error, if Close is called.
 func (s *Store) Sweep() (removed int, err error) {
 	if s.closed.Load() {
 		return 0, session.ErrClosed
 	}
 	now := s.now().UnixNano()
 	for {
-		n, err := s.sweepChunk(now)
+		n, chunkErr := s.sweepChunk(now)
 		removed += n
-		if err != nil || n < s.sweepChunkSize {
-			return removed, s.wrap(err)
+		if chunkErr != nil || n < s.sweepChunkSize {
+			return removed, s.wrap(chunkErr)
 		}
 		select {
 		case <-s.stop:

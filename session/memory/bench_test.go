@@ -2,9 +2,18 @@ package memory_test
 
 // Measured on the development VM (2 vCPU, Go 1.26.8, linux/amd64) with
 //
-//	go test -run '^$' -bench . -benchmem ./session/memory/
+//	go test -run '^$' -bench . -benchmem -count 5 ./session/memory/
 //
-// TODO numbers
+// (five runs each, ranges):
+//
+//	Revoke_Parallel     769-866 ns/op  ~1.25M revokes/s  ~430 B/op  1 allocs/op
+//	Revoke_Serial       633-803 ns/op  ~1.45M revokes/s  ~450 B/op  1 allocs/op
+//	RevokedUntil_Hit     86-97 ns/op                        0 B/op  0 allocs/op
+//	RevokedUntil_Miss    33-35 ns/op                        0 B/op  0 allocs/op
+//
+// Revoke is one map insert and one heap push under a single mutex (the
+// allocation is the heap entry boxed for container/heap); parallel is no
+// faster than serial because of that mutex, which is fine for a test store.
 
 import (
 	"testing"
