@@ -254,10 +254,28 @@ func parseAbsoluteURL(option, raw string) (*url.URL, error) {
 // Validate is done by Provision, which must parse everything anyway.
 func (h *Handler) Validate() error { return nil }
 
-// ServeHTTP hands the request to the flows.
+// ServeHTTP hands the request to the flows, and offers {http.logout.url}
+// to the handlers after it (templates, header, reverse_proxy header_up).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Only a request with cookies can have a logout URL; the rest pay
+	// nothing. The value is computed only if some handler asks for it,
+	// after the guard, so a stripped revoked cookie yields "".
+	if len(r.Header["Cookie"]) > 0 {
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			repl.Map(func(key string) (any, bool) {
+				if key != logoutURLPlaceholder {
+					return nil, false
+				}
+				u, _ := h.gateway.LogoutURL(r)
+				return u, true
+			})
+		}
+	}
 	return h.gateway.ServeHTTP(w, r, next)
 }
+
+// logoutURLPlaceholder names a signed logout URL for the request's session.
+const logoutURLPlaceholder = "http.logout.url"
 
 // Cleanup lets go of the shared store and cache; the last user closes them.
 func (h *Handler) Cleanup() error {

@@ -67,15 +67,21 @@ func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	token := g.cfg.Keys.SignLogoutToken(id, g.now(), g.cfg.TokenTTL)
-	logoutURL := g.publicBase(r)
-	logoutURL.Path = path.Join(logoutURL.Path, g.cfg.Prefix)
+	g.cfg.Observer.Logout("browser_create", "ok")
+	writeJSON(w, http.StatusOK, logoutFlowResponse{LogoutURL: g.logoutURL(r, token, returnTo), LogoutToken: token})
+}
+
+// logoutURL is <public base><prefix>?[return_to=...&]token=... (keys
+// sorted, as Kratos writes them).
+func (g *Gateway) logoutURL(r *http.Request, token, returnTo string) string {
+	u := g.publicBase(r)
+	u.Path = path.Join(u.Path, g.cfg.Prefix)
 	params := url.Values{"token": {token}}
 	if returnTo != "" {
 		params.Set("return_to", returnTo)
 	}
-	logoutURL.RawQuery = params.Encode() // sorted: return_to before token
-	g.cfg.Observer.Logout("browser_create", "ok")
-	writeJSON(w, http.StatusOK, logoutFlowResponse{LogoutURL: logoutURL.String(), LogoutToken: token})
+	u.RawQuery = params.Encode()
+	return u.String()
 }
 
 // servePerform answers GET <prefix>?token=...: the browser logout itself.
@@ -232,4 +238,17 @@ func (g *Gateway) auditLogout(flow, result string, id *session.ID, r *http.Reque
 		fields = append(fields, zap.String("session", id.Short()))
 	}
 	g.audit.Info("logout", fields...)
+}
+
+// LogoutURL is a signed logout URL for the session cookie the request
+// carries, for pages of apps that have no logout link of their own
+// (caddymodule offers it as the {http.logout.url} placeholder). It reports
+// false when the request has no session cookie.
+func (g *Gateway) LogoutURL(r *http.Request) (string, bool) {
+	cookie, ok := g.primaryCookie(r)
+	if !ok || len(cookie.value) > MaxCredentialLength {
+		return "", false
+	}
+	token := g.cfg.Keys.SignLogoutToken(session.IDOf(cookie.value), g.now(), g.cfg.TokenTTL)
+	return g.logoutURL(r, token, ""), true
 }

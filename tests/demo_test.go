@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,23 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 		runJSSDK(t, base, cookie)
 		if !strings.Contains(page(cookie), "Anonymous visitor.") {
 			t.Fatal("the replayed cookie still signs in after the JS SDK's logout")
+		}
+	})
+	t.Run("signed logout URL injected into the app's page", func(t *testing.T) {
+		cookie := login()
+		m := regexp.MustCompile(`id="logout-link" href="([^"]+)"`).FindStringSubmatch(page(cookie))
+		if m == nil || !strings.HasPrefix(m[1], base+"/self-service/logout?token=") {
+			t.Fatalf("no signed logout link in the page: %v", m)
+		}
+		resp, _ := do(t, client(t), "GET", m[1], http.Header{"Cookie": {cookie}}, "")
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != base+"/" {
+			t.Fatalf("following the injected link: %s %q", resp.Status, resp.Header.Get("Location"))
+		}
+		if !strings.Contains(page(cookie), "Anonymous visitor.") {
+			t.Fatal("the replayed cookie still signs in after the injected link's logout")
+		}
+		if m := regexp.MustCompile(`id="logout-link"`).FindString(page(cookie)); m != "" {
+			t.Fatal("an anonymous page still gets a logout link")
 		}
 	})
 	t.Run("the app's own /logout, intercepted", func(t *testing.T) {
