@@ -2,10 +2,14 @@ package flow_test
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -562,6 +566,90 @@ func assertSameSet(t *testing.T, got, want []string) {
 		if n != 0 {
 			t.Errorf("got\n  %q\nwant\n  %q\n(%q off by %d)", got, want, v, n)
 			return
+		}
+	}
+}
+
+func TestPerformLogout_NoDefaultReturnURL_PublicURLIsTheDefault(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) {
+		c.DefaultReturnURL = nil
+		c.PublicURL = mustURL(t, "https://auth.example.com/")
+	})
+	res := h.serve(get("http://10.0.0.5"+performTarget(h.token("s1"), ""), cookie(cookieName, "s1")), nil)
+	assertStatus(t, res, http.StatusSeeOther)
+	assertHeader(t, res, "Location", "https://auth.example.com/")
+}
+
+func TestBrowserFlow_ConcurrentUse(t *testing.T) {
+	// Many browsers at once on one Gateway (run with -race).
+	h := newHarness(t)
+	const n = 32
+	errs := make(chan string, 4*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sid := "concurrent-" + strconv.Itoa(i)
+			rec := httptest.NewRecorder()
+			_ = h.gw.ServeHTTP(rec, get(browserPath, cookie(cookieName, sid)), &app{})
+			var f logoutFlow
+			if err := json.NewDecoder(rec.Body).Decode(&f); err != nil || rec.Code != http.StatusOK {
+				errs <- sid + ": create failed"
+				return
+			}
+			rec = httptest.NewRecorder()
+			_ = h.gw.ServeHTTP(rec, get(f.LogoutURL, cookie(cookieName, sid), asJSON), &app{})
+			if rec.Code != http.StatusNoContent {
+				errs <- sid + ": perform " + strconv.Itoa(rec.Code)
+			}
+			rec = httptest.NewRecorder()
+			a := &app{}
+			_ = h.gw.ServeHTTP(rec, get("/page", cookie(cookieName, sid)), a)
+			if a.seen == nil || a.seen.Header.Get("Cookie") != "" {
+				errs <- sid + ": revoked cookie reached the app"
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	for i := range n {
+		h.assertRevoked("concurrent-" + strconv.Itoa(i))
+	}
+}
+
+func TestLogoutURLForPage_SignedForTheSessionCookie(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.PublicURL = mustURL(t, "https://auth.example.com") })
+	u, ok := h.gw.LogoutURL(get("/page", cookies("theme=dark; sid=s1")))
+	if !ok {
+		t.Fatal("no logout URL for a request with a session cookie")
+	}
+	parsed := mustURL(t, u)
+	tok := parsed.Query().Get("token")
+	if want := "https://auth.example.com" + logoutPath + "?token=" + url.QueryEscape(tok); u != want {
+		t.Errorf("LogoutURL %q, want %q", u, want)
+	}
+	if err := h.keys.VerifyLogoutToken(tok, session.IDOf("s1"), h.clock.Now()); err != nil {
+		t.Errorf("token not bound to the session: %v", err)
+	}
+	// And it works.
+	assertStatus(t, h.serve(get(u, cookie(cookieName, "s1"), asJSON), nil), http.StatusNoContent)
+	h.assertRevoked("s1")
+}
+
+func TestLogoutURLForPage_NoOrOverlongCookie_False(t *testing.T) {
+	h := newHarness(t)
+	for _, r := range []*http.Request{
+		get("/page"),
+		get("/page", cookies("theme=dark")),
+		get("/page", header("X-Session-Token", "t")),
+		get("/page", cookie(cookieName, strings.Repeat("A", flow.MaxCredentialLength+1))),
+	} {
+		if u, ok := h.gw.LogoutURL(r); ok || u != "" {
+			t.Errorf("LogoutURL(%q) = %q, %v; want none", r.Header, u, ok)
 		}
 	}
 }

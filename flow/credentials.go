@@ -79,7 +79,8 @@ func chunkIndex(cookie, base string) (int, bool) {
 // eachCredential calls fn for every configured credential the request
 // carries, in the one order used for both lookup and revocation: cookies in
 // configured order (every occurrence, since apps differ in which duplicate
-// they read), then the token header, then Authorization: Bearer.
+// they read), then the token header, then Authorization: Bearer (every
+// value of each).
 // It allocates only for chunked cookies. fn returns false to stop.
 func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 	if len(r.Header["Cookie"]) > 0 {
@@ -101,13 +102,17 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 			}
 		}
 	}
-	if v := r.Header.Get(g.cfg.TokenHeader); v != "" {
-		if !fn(credential{kind: fromTokenHeader, name: g.cfg.TokenHeader, value: v}) {
+	// Every value of the token headers, not only the first: apps differ in
+	// which of several they read.
+	for _, v := range r.Header[g.cfg.TokenHeader] {
+		if v != "" && !fn(credential{kind: fromTokenHeader, name: g.cfg.TokenHeader, value: v}) {
 			return
 		}
 	}
-	if v, ok := bearerToken(r.Header.Get("Authorization")); ok {
-		fn(credential{kind: fromBearer, name: "Authorization", value: v})
+	for _, h := range r.Header["Authorization"] {
+		if v, ok := bearerToken(h); ok && !fn(credential{kind: fromBearer, name: "Authorization", value: v}) {
+			return
+		}
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/caddy-logout/caddy-logout/session"
 )
 
-// boundTo asks the create endpoint for a token and reports whether it is
-// bound to the session whose credential is want.
+// assertCreateBindsTo asks the create endpoint for a token and checks that
+// it is bound to the session whose credential is want.
 func assertCreateBindsTo(t *testing.T, h *harness, r *http.Request, want string) {
 	t.Helper()
 	f := decodeFlow(t, h.serve(r, nil))
@@ -39,7 +39,7 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 		{name: "chunks joined in index order", raw: "sid.2=c; sid.10=z; sid.0=a; sid.1=b", want: "abcz"},
 		{name: "underscore chunks", raw: "sid_1=b; sid_0=a", want: "ab"},
 		{name: "whole cookie before chunks", raw: "sid.0=a; sid=whole", want: "whole"},
-		{name: "not chunks: index over 99 or not a number", raw: "sid.100=x; sid.a=y; sid-0=z; sid=abc", want: "abc"},
+		{name: "not chunks: index over 99, negative or not a number", raw: "sid.100=x; sid.a=y; sid-0=z; sid.-1=w; sid.0=abc", want: "abc"},
 		{name: "dotted configured name", cookies: []string{"connect.sid"}, raw: "connect.sid=s%3Anode", want: "s%3Anode"},
 	}
 	for _, tt := range tests {
@@ -55,7 +55,7 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 }
 
 func TestCredentials_NotASessionCookie_Unauthorized(t *testing.T) {
-	for _, raw := range []string{"sid2=abc", "xsid=abc", "SID=abc", "sid.x=abc", "sid.100=abc", "sid", "=abc", "sid="} {
+	for _, raw := range []string{"sid2=abc", "xsid=abc", "SID=abc", "sid.x=abc", "sid.100=abc", "sid.-1=abc", "sid-0=abc", "sid", "=abc", "sid="} {
 		t.Run(raw, func(t *testing.T) {
 			h := newHarness(t)
 			assertNoSessionError(t, h.serve(get(browserPath, cookies(raw)), nil))

@@ -151,6 +151,8 @@ func TestErrorsEndpoint_BadIDs(t *testing.T) {
 		{"tampered id", errorsPath + "?id=" + url.QueryEscape(string(tampered)), 404},
 		{"truncated id", errorsPath + "?id=" + url.QueryEscape(sealed[:len(sealed)-3]), 404},
 		{"forged id", errorsPath + "?id=" + url.QueryEscape(other.Seal(session.PurposeErrorID, []byte("12345678{}"), nil)), 404},
+		{"validly signed but too short", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("1234567"), nil)), 404},
+		{"validly signed but not JSON", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("12345678not json"), nil)), 404},
 		{"logout token as an id", errorsPath + "?id=" + url.QueryEscape(h.token("s1")), 404},
 		{"random", errorsPath + "?id=abc", 404},
 		{"huge", errorsPath + "?id=" + strings.Repeat("A", 100<<10), 404},

@@ -362,3 +362,48 @@ func TestGuard_ErrorsPathIsNotGuarded(t *testing.T) {
 	res := h.serve(get(errorsPath+"?"+url.Values{"id": {"nope"}}.Encode()), nil)
 	jsonError(t, res, http.StatusNotFound)
 }
+
+func TestGuard_DuplicateTokenHeaders_RevokedOneStillCaught(t *testing.T) {
+	// Apps differ in which of several header values they read (first,
+	// last, or all joined): a revoked token in any of them is caught.
+	tests := []struct {
+		name   string
+		header string
+		values []string
+	}{
+		{"X-Session-Token valid then revoked", "X-Session-Token", []string{"alive", "dead"}},
+		{"X-Session-Token revoked then valid", "X-Session-Token", []string{"dead", "alive"}},
+		{"Authorization valid then revoked", "Authorization", []string{"Bearer alive", "Bearer dead"}},
+		{"Authorization basic then revoked bearer", "Authorization", []string{"Basic dXNlcjpwYXNz", "Bearer dead"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"/deny", func(t *testing.T) {
+			h := newHarness(t, func(c *flow.Config) { c.OnRevoked = flow.Deny })
+			h.revoke("dead")
+			r := get("/api", asJSON)
+			for _, v := range tt.values {
+				r.Header.Add(tt.header, v)
+			}
+			a := &app{}
+			assertNoSessionError(t, h.serve(r, a))
+			if a.called() {
+				t.Error("the revoked token reached the app")
+			}
+		})
+		t.Run(tt.name+"/strip", func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("dead")
+			r := get("/api")
+			for _, v := range tt.values {
+				r.Header.Add(tt.header, v)
+			}
+			a := &app{}
+			assertStatus(t, h.serve(r, a), http.StatusOK)
+			for _, v := range a.request(t).Header.Values(tt.header) {
+				if strings.Contains(v, "dead") {
+					t.Errorf("the app still sees %s: %q", tt.header, v)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package flow_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -285,5 +286,78 @@ func TestIntercept_PathMatching_AsSentOnTheWire(t *testing.T) {
 			assertNoSetCookie(t, res)
 			h.assertNotRevoked("s1")
 		})
+	}
+}
+
+func TestIntercept_AppWritesWithoutWriteHeader_Implicit200(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout"))
+	next := flow.NextFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, err := w.Write([]byte("bye"))
+		return err
+	})
+	res := h.serve(get("/logout", cookie(cookieName, "s1")), next)
+	assertStatus(t, res, http.StatusOK)
+	if b := readBody(t, res); b != "bye" {
+		t.Errorf("body %q, want the app's", b)
+	}
+	assertClears(t, res, cookieName)
+}
+
+func TestIntercept_AppStreams_FlushAndResponseController(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout"))
+	rec := httptest.NewRecorder()
+	next := flow.NextFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			return err
+		}
+		_, err := w.Write([]byte("streamed"))
+		return err
+	})
+	if err := h.gw.ServeHTTP(rec, get("/logout", cookie(cookieName, "s1")), next); err != nil {
+		t.Fatal(err)
+	}
+	res := rec.Result()
+	assertStatus(t, res, http.StatusOK)
+	if !rec.Flushed {
+		t.Error("the flush did not reach the client")
+	}
+	if b := readBody(t, res); b != "streamed" {
+		t.Errorf("body %q", b)
+	}
+	assertClears(t, res, cookieName)
+}
+
+func TestIntercept_HijackRefused(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout"))
+	var hijackErr error
+	next := flow.NextFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _, hijackErr = http.NewResponseController(w).Hijack()
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	res := h.serve(get("/logout", cookie(cookieName, "s1")), next)
+	if !errors.Is(hijackErr, http.ErrNotSupported) {
+		t.Errorf("Hijack: %v, want http.ErrNotSupported", hijackErr)
+	}
+	assertClears(t, res, cookieName)
+}
+
+func TestIntercept_AppLocationUnparsable_Rewritten(t *testing.T) {
+	for _, loc := range []string{"http://[::1", "https://app.example.com:99999/", "%zz", "https://evil.com\t.app.example.com/"} {
+		t.Run(loc, func(t *testing.T) {
+			h := newHarness(t, withIntercept("/logout"))
+			res := h.serve(get("/logout", cookie(cookieName, "s1")), &app{status: 302, header: http.Header{"Location": {loc}}})
+			assertStatus(t, res, http.StatusFound)
+			assertHeader(t, res, "Location", defaultReturn)
+		})
+	}
+}
+
+func TestIntercept_NoDefaultReturnURL_SignedOutPageLinksToOrigin(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout"), func(c *flow.Config) { c.DefaultReturnURL = nil })
+	res := h.serve(get("http://shop.example.net/logout", cookie(cookieName, "s1")), &app{status: 502})
+	assertStatus(t, res, http.StatusOK)
+	if b := readBody(t, res); !strings.Contains(b, `href="http://shop.example.net/"`) {
+		t.Errorf("signed-out page does not link home:\n%s", b)
 	}
 }
