@@ -86,7 +86,7 @@ func readRef(r *http.Request, method string) (session.ID, error) {
 	case ref.SessionToken != "":
 		return session.IDOf(ref.SessionToken), nil
 	case ref.Cookie != "":
-		return session.IDOf(ref.Cookie), nil
+		return session.CookieID(ref.Cookie), nil
 	}
 	id, err := session.ParseID(ref.ID)
 	if err != nil {

@@ -55,7 +55,7 @@ func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
 		fail(errCredentialTooLong(), "bad_request")
 		return
 	}
-	id := session.IDOf(cookie.value)
+	id := cookie.id()
 	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
 	if err != nil {
 		g.storeErrorLog("browser_create", id, err)
@@ -129,7 +129,7 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 		fail(errCredentialTooLong(), "bad_request")
 		return
 	}
-	id := session.IDOf(cookie.value)
+	id := cookie.id()
 	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
 	if err != nil {
 		// Revoking again is harmless, so an unknown answer goes on.
@@ -186,7 +186,7 @@ func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) erro
 		if c.kind != fromCookie && c.kind != fromChunkedCookie || len(c.value) > MaxCredentialLength {
 			return true
 		}
-		if id := session.IDOf(c.value); id != primary {
+		if id := c.id(); id != primary {
 			err = g.cfg.Store.Revoke(r.Context(), id, until)
 		}
 		return err == nil
@@ -249,6 +249,6 @@ func (g *Gateway) LogoutURL(r *http.Request) (string, bool) {
 	if !ok || len(cookie.value) > MaxCredentialLength {
 		return "", false
 	}
-	token := g.cfg.Keys.SignLogoutToken(session.IDOf(cookie.value), g.now(), g.cfg.TokenTTL)
+	token := g.cfg.Keys.SignLogoutToken(cookie.id(), g.now(), g.cfg.TokenTTL)
 	return g.logoutURL(r, token, ""), true
 }

@@ -67,8 +67,8 @@ func newCookieClearer(names []string, attrs CookieAttributes) *cookieClearer {
 	return c
 }
 
-// clearAll deletes every configured session cookie, and every chunk of one
-// that the request carries.
+// clearAll deletes every configured session cookie, and every chunk or
+// other spelling of one that the request carries.
 func (c *cookieClearer) clearAll(w http.ResponseWriter, r *http.Request, https bool) {
 	h := w.Header()
 	set := c.plain
@@ -79,7 +79,7 @@ func (c *cookieClearer) clearAll(w http.ResponseWriter, r *http.Request, https b
 		h.Add("Set-Cookie", v)
 	}
 	for _, n := range c.names {
-		for _, chunk := range chunkNames(r.Header, n) {
+		for _, chunk := range relatedNames(r.Header, n) {
 			for _, v := range c.attrs.deletionCookies(chunk, https) {
 				h.Add("Set-Cookie", v)
 			}
@@ -94,7 +94,7 @@ func (c *cookieClearer) clearOne(w http.ResponseWriter, r *http.Request, name st
 	for _, v := range c.attrs.deletionCookies(name, https) {
 		h.Add("Set-Cookie", v)
 	}
-	for _, chunk := range chunkNames(r.Header, name) {
+	for _, chunk := range relatedNames(r.Header, name) {
 		for _, v := range c.attrs.deletionCookies(chunk, https) {
 			h.Add("Set-Cookie", v)
 		}

@@ -2,9 +2,12 @@ package flow
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-logout/caddy-logout/session"
 )
 
 // MaxCredentialLength caps a session cookie (after joining its chunks) or
@@ -27,9 +30,20 @@ const (
 // secret: it is hashed, compared, stripped, never logged.
 type credential struct {
 	kind  credentialKind
-	name  string // cookie name, or header name
+	name  string // configured cookie name, or header name
 	value string
 }
+
+// id is the session the credential names. Cookie values are decoded first,
+// as apps decode them (see session.CookieID); tokens are taken as sent.
+func (c credential) id() session.ID {
+	if c.kind == fromCookie || c.kind == fromChunkedCookie {
+		return session.CookieID(c.value)
+	}
+	return session.IDOf(c.value)
+}
+
+func (c credential) isCookie() bool { return c.kind == fromCookie || c.kind == fromChunkedCookie }
 
 // eachCookie calls fn for every cookie in the request's Cookie headers, in
 // order, without allocating. Values are unquoted as net/http does.
@@ -39,13 +53,21 @@ func eachCookie(h http.Header, fn func(name, value string) bool) {
 }
 
 // eachCookiePair is eachCookie that also passes the pair as it was sent.
+// Pairs are split on ',' as well as ';': older cookie parsers (RFC 2109)
+// still do, and a revoked cookie hidden behind a comma must not reach them.
+// No valid cookie value contains a comma.
 func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {
 			var pair string
-			pair, line, _ = strings.Cut(line, ";")
+			if i := strings.IndexAny(line, ";,"); i >= 0 {
+				pair, line = line[:i], line[i+1:]
+			} else {
+				pair, line = line, ""
+			}
 			pair = strings.TrimSpace(pair)
 			name, value, ok := strings.Cut(pair, "=")
+			name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 			if !ok || name == "" {
 				continue
 			}
@@ -59,10 +81,36 @@ func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
 	}
 }
 
+// sameCookieName reports whether an app could read cookie as the
+// configured name: some frameworks compare names case-insensitively
+// (ASP.NET) and PHP turns '.' and ' ' in names into '_'. Matching more
+// spellings than one app would only means checking more cookies.
+func sameCookieName(cookie, name string) bool {
+	if len(cookie) != len(name) {
+		return false
+	}
+	for i := 0; i < len(cookie); i++ {
+		if foldNameByte(cookie[i]) != foldNameByte(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldNameByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '.' || c == ' ':
+		return '_'
+	}
+	return c
+}
+
 // chunkIndex reports whether cookie is a chunk of base: `base.N` or
 // `base_N` (the two conventions in use for cookies split over 4 KiB).
 func chunkIndex(cookie, base string) (int, bool) {
-	if len(cookie) < len(base)+2 || cookie[:len(base)] != base {
+	if len(cookie) < len(base)+2 || !sameCookieName(cookie[:len(base)], base) {
 		return 0, false
 	}
 	sep := cookie[len(base)]
@@ -87,7 +135,7 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 		for _, name := range g.cfg.Cookies {
 			stop := false
 			eachCookie(r.Header, func(n, v string) bool {
-				if n == name && v != "" {
+				if v != "" && sameCookieName(n, name) {
 					stop = !fn(credential{kind: fromCookie, name: name, value: v})
 				}
 				return !stop
@@ -166,12 +214,13 @@ func bearerToken(h string) (string, bool) {
 	return v, v != ""
 }
 
-// chunkNames lists the chunk cookies of base that the request carries, so
-// they can be cleared too.
-func chunkNames(h http.Header, base string) []string {
+// relatedNames lists the cookies of the request that are base under
+// another spelling, or chunks of it, so they can be cleared too.
+func relatedNames(h http.Header, base string) []string {
 	var names []string
 	eachCookie(h, func(n, _ string) bool {
-		if _, ok := chunkIndex(n, base); ok {
+		_, chunk := chunkIndex(n, base)
+		if (chunk || sameCookieName(n, base) && n != base) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 		return true
@@ -191,7 +240,7 @@ func stripCredential(r *http.Request, c credential) {
 		var kept []string
 		eachCookiePair(r.Header, func(n, _, raw string) bool {
 			_, chunk := chunkIndex(n, c.name)
-			if n != c.name && !(c.kind == fromChunkedCookie && chunk) {
+			if !sameCookieName(n, c.name) && !(c.kind == fromChunkedCookie && chunk) {
 				kept = append(kept, raw)
 			}
 			return true

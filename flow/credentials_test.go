@@ -15,7 +15,7 @@ import (
 func assertCreateBindsTo(t *testing.T, h *harness, r *http.Request, want string) {
 	t.Helper()
 	f := decodeFlow(t, h.serve(r, nil))
-	if err := h.keys.VerifyLogoutToken(f.LogoutToken, session.IDOf(want), h.clock.Now()); err != nil {
+	if err := h.keys.VerifyLogoutToken(f.LogoutToken, session.CookieID(want), h.clock.Now()); err != nil {
 		t.Errorf("logout token is not bound to the session %q", want)
 	}
 }
@@ -40,7 +40,10 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 		{name: "underscore chunks", raw: "sid_1=b; sid_0=a", want: "ab"},
 		{name: "whole cookie before chunks", raw: "sid.0=a; sid=whole", want: "whole"},
 		{name: "not chunks: index over 99, negative or not a number", raw: "sid.100=x; sid.a=y; sid-0=z; sid.-1=w; sid.0=abc", want: "abc"},
-		{name: "dotted configured name", cookies: []string{"connect.sid"}, raw: "connect.sid=s%3Anode", want: "s%3Anode"},
+		{name: "dotted configured name", cookies: []string{"connect.sid"}, raw: "connect.sid=s%3Anode", want: "s:node"},
+		{name: "name in another case (ASP.NET reads it)", raw: "SID=abc", want: "abc"},
+		{name: "name as PHP mangles it", cookies: []string{"my.sess"}, raw: "my_sess=abc", want: "abc"},
+		{name: "comma-separated pairs (RFC 2109 parsers)", raw: "a=1,sid=abc", want: "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +58,7 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 }
 
 func TestCredentials_NotASessionCookie_Unauthorized(t *testing.T) {
-	for _, raw := range []string{"sid2=abc", "xsid=abc", "SID=abc", "sid.x=abc", "sid.100=abc", "sid.-1=abc", "sid-0=abc", "sid", "=abc", "sid="} {
+	for _, raw := range []string{"sid2=abc", "xsid=abc", "sid.x=abc", "sid.100=abc", "sid.-1=abc", "sid-0=abc", "sid", "=abc", "sid="} {
 		t.Run(raw, func(t *testing.T) {
 			h := newHarness(t)
 			assertNoSessionError(t, h.serve(get(browserPath, cookies(raw)), nil))

@@ -108,6 +108,7 @@ func writeJSONError(w http.ResponseWriter, e *Error) {
 // writeError answers a JSON client with the envelope and a browser with a
 // redirect to the error UI (or a plain page when none is configured).
 func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *Error, browser bool) {
+	setNoCache(w.Header())
 	if !browser {
 		writeJSONError(w, e)
 		return

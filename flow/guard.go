@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
-
-	"github.com/caddy-logout/caddy-logout/session"
 )
 
 // guardVerdict is the guard's finding for one request.
@@ -21,16 +19,22 @@ const (
 // guard lets a request through to the app unless it carries a revoked
 // credential. This runs on every proxied request: a request without
 // credentials costs a few header lookups, one with credentials a hash and
-// a cache hit, and neither allocates.
+// a cache hit per credential, and neither allocates.
 func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error {
 	verdict := verdictPass
-	var revoked credential
+	var revoked []credential // allocated only when something is revoked
 	g.eachCredential(r, func(c credential) bool {
-		verdict = g.check(r, c)
-		if verdict == verdictRevoked {
-			revoked = c
+		switch v := g.check(r, c); v {
+		case verdictRevoked:
+			revoked = append(revoked, c)
+			verdict = v
+			// strip removes every revoked credential; the others need one.
+			return g.cfg.OnRevoked == Strip
+		case verdictTooLong, verdictStoreDown:
+			verdict = v
+			return false
 		}
-		return verdict == verdictPass
+		return true
 	})
 
 	switch verdict {
@@ -52,7 +56,7 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 	if len(c.value) > MaxCredentialLength {
 		return verdictTooLong
 	}
-	id := session.IDOf(c.value)
+	id := c.id()
 	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
 	switch {
 	case err != nil:
@@ -75,12 +79,14 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 	return verdictPass
 }
 
-// refuse applies on_revoked to a request with a revoked credential. The
-// dead cookie is cleared whatever the action: it will never work again.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, c credential) error {
+// refuse applies on_revoked to a request with revoked credentials. Dead
+// cookies are cleared whatever the action: they will never work again.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revoked []credential) error {
 	https := g.isHTTPS(r)
-	if c.kind == fromCookie || c.kind == fromChunkedCookie {
-		g.cookies.clearOne(w, r, c.name, https)
+	for _, c := range revoked {
+		if c.isCookie() {
+			g.cookies.clearOne(w, r, c.name, https)
+		}
 	}
 	switch g.cfg.OnRevoked {
 	case Deny:
@@ -88,32 +94,17 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, c cr
 		return nil
 	case Redirect:
 		if wantsJSON(r) {
-			writeJSONError(w, errNoSession())
+			g.writeError(w, r, errNoSession(), false)
 			return nil
 		}
 		setNoCache(w.Header())
 		http.Redirect(w, r, g.cfg.OnRevokedRedirect, http.StatusSeeOther)
 		return nil
 	}
-	// Strip: remove every revoked credential, so the app sees an anonymous
-	// visitor; a valid one riding along stays.
-	stripCredential(r, c)
-	for {
-		var more credential
-		found := false
-		g.eachCredential(r, func(c credential) bool {
-			if g.check(r, c) == verdictRevoked {
-				more, found = c, true
-			}
-			return !found
-		})
-		if !found {
-			break
-		}
-		if more.kind == fromCookie || more.kind == fromChunkedCookie {
-			g.cookies.clearOne(w, r, more.name, https)
-		}
-		stripCredential(r, more)
+	// Strip: the app sees an anonymous visitor; a valid credential riding
+	// along stays.
+	for _, c := range revoked {
+		stripCredential(r, c)
 	}
 	return next.ServeHTTP(w, r)
 }

@@ -407,3 +407,55 @@ func TestGuard_DuplicateTokenHeaders_RevokedOneStillCaught(t *testing.T) {
 		})
 	}
 }
+
+// TestGuard_RevokedCookieRespelled_StillCaught: apps decode cookie values
+// and some fold names, so a revoked cookie re-spelled must not pass.
+func TestGuard_RevokedCookieRespelled_StillCaught(t *testing.T) {
+	for _, raw := range []string{
+		"sid=%64ead",       // PHP's urldecode and Express's decodeURIComponent both read "dead"
+		"sid=de%61d",       // anywhere in the value
+		"sid=%64%65%61%64", // all of it
+		"SID=dead",         // ASP.NET compares names case-insensitively
+		"a=1,sid=dead",     // RFC 2109 parsers split on commas
+		"sid =dead",        // blank before '='
+	} {
+		t.Run(raw, func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("dead")
+			a := &app{}
+			assertStatus(t, h.serve(get("/account", cookies(raw)), a), http.StatusOK)
+			for _, c := range a.request(t).Cookies() {
+				if strings.EqualFold(strings.TrimSpace(c.Name), cookieName) {
+					t.Fatalf("the app still sees %s=%s", c.Name, c.Value)
+				}
+			}
+			if v := a.request(t).Header.Get("Cookie"); strings.Contains(v, "ead") || strings.Contains(v, "%6") {
+				t.Fatalf("the app saw Cookie %q", v)
+			}
+		})
+	}
+}
+
+func TestGuard_PHPMangledCookieName_StillCaught(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.Cookies = []string{"my.sess"} })
+	h.revoke("dead")
+	a := &app{}
+	assertStatus(t, h.serve(get("/account", cookies("my_sess=dead; x=1")), a), http.StatusOK)
+	if got := a.request(t).Header.Get("Cookie"); got != "x=1" {
+		t.Fatalf("the app saw Cookie %q, want x=1", got)
+	}
+}
+
+// TestGuard_PlusIsASpaceToPHP: a value PHP reads as "a b" is the session
+// "a b", whichever way it was spelled.
+func TestGuard_PlusIsASpaceToPHP(t *testing.T) {
+	h := newHarness(t)
+	h.revoke("a b")
+	for _, raw := range []string{"sid=a+b", "sid=a%20b"} {
+		a := &app{}
+		assertStatus(t, h.serve(get("/account", cookies(raw)), a), http.StatusOK)
+		if got := a.request(t).Header.Get("Cookie"); got != "" {
+			t.Fatalf("%s: the app saw Cookie %q", raw, got)
+		}
+	}
+}

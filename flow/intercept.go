@@ -91,7 +91,7 @@ func (g *Gateway) serveIntercept(w http.ResponseWriter, r *http.Request, next Ne
 		if len(c.value) > MaxCredentialLength {
 			return true
 		}
-		id := session.IDOf(c.value)
+		id := c.id()
 		ids = append(ids, id)
 		if err := g.cfg.Store.Revoke(r.Context(), id, until); err != nil {
 			storeErr = err

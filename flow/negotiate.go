@@ -22,7 +22,7 @@ func wantsJSON(r *http.Request) bool {
 // Accept header and it wins: a top-level browser navigation.
 func explicitlyWantsHTML(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
-		if strings.Contains(v, "text/html") {
+		if strings.Contains(strings.ToLower(v), "text/html") {
 			return !negotiatesJSON(r.Header.Values("Accept"))
 		}
 	}

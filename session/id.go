@@ -6,6 +6,7 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"unsafe"
 )
 
@@ -44,4 +45,50 @@ func ParseID(s string) (ID, error) {
 		return id, errBadID
 	}
 	return id, nil
+}
+
+// CookieID is the ID of a session cookie's value. Apps decode cookie
+// values before they look a session up (PHP with urldecode, Express with
+// decodeURIComponent), so to them `%61bc` is the same session as `abc`. The
+// ID is taken over the decoded value, so no re-spelling of a revoked
+// cookie gets past the guard. '+' counts as a space, as PHP reads it; that
+// only merges spellings that no single real cookie has. Invalid escapes stay
+// as they are, as both decoders leave them.
+//
+// It does not allocate for values up to a few hundred bytes.
+func CookieID(value string) ID {
+	if strings.IndexByte(value, '%') < 0 && strings.IndexByte(value, '+') < 0 {
+		return IDOf(value)
+	}
+	var stack [512]byte
+	buf := stack[:0]
+	if len(value) > len(stack) {
+		buf = make([]byte, 0, len(value))
+	}
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		switch {
+		case c == '+':
+			c = ' '
+		case c == '%' && i+2 < len(value) && isHex(value[i+1]) && isHex(value[i+2]):
+			c = unhex(value[i+1])<<4 | unhex(value[i+2])
+			i += 2
+		}
+		buf = append(buf, c)
+	}
+	return sha256.Sum256(buf)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
