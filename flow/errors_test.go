@@ -181,7 +181,7 @@ func TestErrorsEndpoint_IDExpiresAfterADay(t *testing.T) {
 }
 
 func TestErrorsEndpoint_OtherMethods_MethodNotAllowed(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withErrorURL(t, errorUI))
 	res := h.serve(newReq(http.MethodPost, errorsPath+"?id=x", nil), nil)
 	jsonError(t, res, http.StatusMethodNotAllowed)
 	if res.Header.Get("Allow") == "" {

@@ -211,10 +211,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	case p == g.apiPath:
 		g.serveAPI(w, r)
 		return nil
-	case p == g.errorsPath:
+	case p == g.errorsPath && g.cfg.ErrorURL != nil:
+		// Only an error UI fetches errors by id, and ids are only issued
+		// with error_url; without it the path stays the app's.
 		g.serveErrors(w, r)
 		return nil
-	case g.intercept.matches(p):
+	case g.intercept.matches(p) && r.Method != http.MethodHead && r.Method != http.MethodOptions:
+		// HEAD and OPTIONS never log out: link checkers and CORS
+		// preflights are not the user asking to leave.
 		return g.serveIntercept(w, r, next)
 	}
 	return g.guard(w, r, next)

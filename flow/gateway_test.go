@@ -72,9 +72,9 @@ func serveRaw(t *testing.T, gw *flow.Gateway, r *http.Request, next flow.Next) *
 }
 
 func TestRouting_EndpointsAnswerThemselves(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withErrorURL(t, errorUI))
 	for _, target := range []string{browserPath, logoutPath, apiPath, errorsPath} {
-		res := h.serve(get(target), nil) // nil next: fails if the app is called
+		res := h.serve(get(target, header("Accept", "application/json")), nil) // nil next: fails if the app is called
 		if res.StatusCode < 400 {
 			t.Errorf("%s without credentials: status %d", target, res.StatusCode)
 		}

@@ -357,10 +357,18 @@ func TestGuard_CredentialAtTheLengthLimit_Passes(t *testing.T) {
 }
 
 func TestGuard_ErrorsPathIsNotGuarded(t *testing.T) {
-	// GET <errors path> belongs to the gateway, not to the app.
-	h := newHarness(t)
+	// With an error UI, GET <errors path> belongs to the gateway, not to the app.
+	h := newHarness(t, withErrorURL(t, errorUI))
 	res := h.serve(get(errorsPath+"?"+url.Values{"id": {"nope"}}.Encode()), nil)
 	jsonError(t, res, http.StatusNotFound)
+}
+
+func TestGuard_ErrorsPathWithoutErrorUI_IsTheApps(t *testing.T) {
+	// Without error_url no error ids are issued, so the path stays the app's.
+	h := newHarness(t)
+	a := &app{}
+	assertStatus(t, h.serve(get(errorsPath+"?id=x"), a), http.StatusOK)
+	a.request(t)
 }
 
 func TestGuard_DuplicateTokenHeaders_RevokedOneStillCaught(t *testing.T) {

@@ -361,3 +361,19 @@ func TestIntercept_NoDefaultReturnURL_SignedOutPageLinksToOrigin(t *testing.T) {
 		t.Errorf("signed-out page does not link home:\n%s", b)
 	}
 }
+
+func TestIntercept_HeadAndOptions_NeverLogOut(t *testing.T) {
+	for _, method := range []string{http.MethodHead, http.MethodOptions} {
+		t.Run(method, func(t *testing.T) {
+			h := newHarness(t, withIntercept("/logout"))
+			a := &app{}
+			res := h.serve(newReq(method, "/logout", nil, cookies("sid=s1")), a)
+			assertStatus(t, res, http.StatusOK)
+			a.request(t) // the app still answers it
+			h.assertNotRevoked("s1")
+			if sc := res.Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("%s cleared cookies: %q", method, sc)
+			}
+		})
+	}
+}

@@ -114,7 +114,7 @@ func TestMalformedInput_Always4xxWithReason(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := newHarness(t, withErrorURL(t, errorUI))
 			r := tt.req(h)
 			res := h.serve(r, &app{status: http.StatusTeapot})
 			if res.StatusCode < 400 || res.StatusCode >= 500 {

@@ -159,7 +159,7 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 	app := startUpstream(t)
 	p := startCaddy(t, "", func(admin, port int) string {
-		return siteConfig(admin, port, app.port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
+		return siteConfig(admin, port, app.port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/\n\t\terror_url http://127.0.0.1/error")
 	})
 	good := createLogout(t, p, "sid=m", "")
 	huge := strings.Repeat("x", 20<<10)
@@ -194,7 +194,12 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := do(t, http.DefaultClient, c.method, p.url(c.path), c.header, c.body)
+			// As a JSON client: browsers would be sent to error_url instead.
+			h := http.Header{"Accept": {"application/json"}}
+			for k, v := range c.header {
+				h[k] = v
+			}
+			resp, body := do(t, client(t), c.method, p.url(c.path), h, c.body)
 			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 				t.Fatalf("%s %s: %s %s", c.method, c.path, resp.Status, body)
 			}
