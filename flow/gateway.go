@@ -183,6 +183,12 @@ func New(cfg Config) (*Gateway, error) {
 		cookies:     newCookieClearer(cfg.Cookies, cfg.Cookie),
 		audit:       cfg.Logger.Named("audit"),
 	}
+	if p := strings.TrimSuffix(cfg.Cookie.Path, "/"); p != "" && cfg.Prefix != p && !strings.HasPrefix(cfg.Prefix, p+"/") {
+		// Browsers send a cookie only under its Path: the browser flow
+		// would never see the session.
+		cfg.Logger.Warn("the browser logout endpoints are outside cookie_path, so browsers will not send the session cookie to them; move endpoints under it",
+			zap.String("cookie_path", cfg.Cookie.Path), zap.String("endpoints", cfg.Prefix))
+	}
 	if len(cfg.ClearSiteData) > 0 {
 		quoted := make([]string, len(cfg.ClearSiteData))
 		for i, t := range cfg.ClearSiteData {
