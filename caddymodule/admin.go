@@ -38,7 +38,10 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Provision implements caddy.Provisioner.
 func (a *adminAPI) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger().Named("audit")
+	// Caddy provisions admin routers with the load's context, which names
+	// no module: ctx.Logger() would be the root logger and these lines would
+	// log as "audit", missing `include admin.api.logout.audit`.
+	a.logger = ctx.Logger(a).Named("audit")
 	return nil
 }
 

@@ -4,11 +4,14 @@
 # regression test on the next plain `go test` run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime=${1:-10s}
+fuzztime=${1:-${FUZZTIME:-10s}}
+# Minimizing each new interesting input may take up to 60s by default,
+# which would eat the whole budget without exploring.
+minimizetime=${FUZZMINIMIZETIME:-3s}
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 		echo "fuzz: $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimizetime" "$pkg"
 	done
 done

@@ -13,6 +13,11 @@ import (
 // ID identifies a session without holding its secret: the SHA-256 of the
 // credential (cookie value or session token). Raw credentials are never
 // stored or logged; an ID, or a short prefix of it, may be.
+//
+// IDs are compared and looked up (==, maps, store keys) in variable time,
+// on purpose: timing can tell at most how much of a SHA-256 matched, which
+// says nothing about a credential. Secrets the server holds (MACs, keys)
+// are compared only in constant time, in Keys.Open.
 type ID [sha256.Size]byte
 
 // IDOf returns the ID of a credential. It does not allocate, so the guard

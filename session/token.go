@@ -54,7 +54,8 @@ var ErrInvalidToken = errors.New("invalid or expired token")
 // maxSealedLength bounds what Open will even decode.
 const maxSealedLength = 8192
 
-var b64 = base64.RawURLEncoding
+// b64 encodes tokens; decoding is strict (see Open).
+var b64 = base64.RawURLEncoding.Strict()
 
 // Seal returns base64url(payload || MAC(purpose, payload, binding)). The
 // binding is covered by the MAC but not carried: whoever opens the token
@@ -73,15 +74,23 @@ func (k *Keys) Open(purpose, token string, binding []byte) ([]byte, error) {
 	if len(token) > maxSealedLength || len(token) < b64.EncodedLen(sha256.Size) {
 		return nil, ErrInvalidToken
 	}
+	// One spelling per token: Strict refuses set bits past the data in the
+	// last character, and the length check refuses the CR and LF that the
+	// decoder would skip. Otherwise a valid token has other spellings that
+	// verify too.
 	raw, err := b64.DecodeString(token)
-	if err != nil || len(raw) < sha256.Size {
+	if err != nil || len(raw) < sha256.Size || b64.EncodedLen(len(raw)) != len(token) {
 		return nil, ErrInvalidToken
 	}
 	payload, mac := raw[:len(raw)-sha256.Size], raw[len(raw)-sha256.Size:]
 	var want [sha256.Size]byte
 	match := 0
-	// Check every key, not just until the first match, so the time taken
-	// does not tell which key (or whether any) matched.
+	// The early returns above depend only on what the sender already knows
+	// (length, encoding). The MAC is compared in constant time: a compare
+	// that stops at the first differing byte would let a prober learn a
+	// valid MAC byte by byte. Check every key, not just until the first
+	// match, so the time taken does not tell which key (or whether any)
+	// matched.
 	for _, key := range k.keys {
 		match |= subtle.ConstantTimeCompare(k.mac(key, purpose, payload, binding, want[:0]), mac)
 	}

@@ -1,0 +1,332 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/journal"
+	"github.com/caddy-logout/caddy-logout/session/redis"
+)
+
+func init() {
+	caddy.RegisterModule(RedisStore{})
+}
+
+// RedisStore keeps revocations in Redis, for several Caddy nodes: a
+// revocation made on one node is announced over pub/sub and refused by
+// every node at once. Standalone, Sentinel (master_name) and Cluster
+// (several addresses) all work. Each node also keeps a local journal (a
+// bbolt file in Caddy's data directory): logouts accepted while Redis is
+// away are kept there and written to Redis when it is back, and this
+// node's revocations are written again if Redis comes back without them.
+//
+// At start, Redis refusing the credentials (or any other error reply)
+// fails the config load. Redis not answering fails it too, unless this
+// node has reached that Redis before (its journal remembers): then it is
+// an outage, and Caddy starts degraded rather than not at all.
+type RedisStore struct {
+	// host:port of the Redis server; several for Cluster seeds, or the
+	// Sentinels with master_name. Default: 127.0.0.1:6379.
+	Addresses []string `json:"addresses,omitempty"`
+	// Sentinel: the name of the master the Sentinels at Addresses monitor.
+	MasterName string `json:"master_name,omitempty"`
+	// ACL user (Redis 6+). Placeholders such as {env.REDIS_USER} are
+	// resolved at load.
+	Username string `json:"username,omitempty"`
+	// Password (requirepass or the ACL user's). Use a placeholder such as
+	// {env.REDIS_PASSWORD} or {file./run/secrets/redis}, resolved at load,
+	// so the secret stays out of the config.
+	Password string `json:"password,omitempty"`
+	// Database number (standalone and Sentinel only). Default 0.
+	DB int `json:"db,omitempty"`
+	// Connect with TLS, verifying the server against the system's roots.
+	TLS bool `json:"tls,omitempty"`
+	// Starts every key and the pub/sub channel, so several deployments
+	// can share one Redis. Default: logout:
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	addrs              []string
+	username, password string
+	logger             *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (RedisStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "logout.stores.redis", New: func() caddy.Module { return new(RedisStore) }}
+}
+
+// Provision resolves placeholders and checks the options.
+func (r *RedisStore) Provision(ctx caddy.Context) error {
+	r.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	var err error
+	if r.username, err = repl.ReplaceOrErr(r.Username, true, true); err != nil {
+		return fmt.Errorf("logout: redis store: username: %w", err)
+	}
+	if r.password, err = repl.ReplaceOrErr(r.Password, true, true); err != nil {
+		return fmt.Errorf("logout: redis store: password: %w", err)
+	}
+	r.addrs = r.addrs[:0]
+	for _, a := range r.Addresses {
+		if err := checkAddress(a); err != nil {
+			return fmt.Errorf("logout: redis store: address: %w", err)
+		}
+		r.addrs = append(r.addrs, a)
+	}
+	if len(r.addrs) == 0 {
+		r.addrs = []string{redis.DefaultAddr}
+	}
+	if r.DB < 0 {
+		return fmt.Errorf("logout: redis store: db must be 0 or more (got %d)", r.DB)
+	}
+	if r.DB != 0 && r.MasterName == "" && len(r.addrs) > 1 {
+		return fmt.Errorf("logout: redis store: db must be 0 with several addresses (Redis Cluster has one database); for Sentinel set master_name")
+	}
+	if err := checkKeyPrefix(r.KeyPrefix); err != nil {
+		return fmt.Errorf("logout: redis store: key_prefix: %w", err)
+	}
+	if refs, open := storePool.References(r.StoreKey()); open && refs > 0 {
+		if fp, ok := redisSettings.Load(r.StoreKey()); ok && fp != r.settingsFingerprint() {
+			r.logger.Warn("logout: redis store: username, password or tls changed for a store that is already open; "+
+				"the open connections keep the old settings until Caddy restarts",
+				zap.String("store", r.StoreKey()))
+		}
+	}
+	return nil
+}
+
+// StoreKey implements StoreModule: addresses, database and key prefix
+// identify the data set (never the password: the key shows up in metrics
+// and the admin API). It also names this node's journal file.
+func (r *RedisStore) StoreKey() string {
+	addrs := slices.Clone(r.addrs)
+	if len(addrs) == 0 {
+		addrs = slices.Clone(r.Addresses)
+	}
+	if len(addrs) == 0 {
+		addrs = []string{redis.DefaultAddr}
+	}
+	slices.Sort(addrs)
+	prefix := r.KeyPrefix
+	if prefix == "" {
+		prefix = redis.DefaultKeyPrefix
+	}
+	where := strings.Join(addrs, ",")
+	if r.MasterName != "" {
+		where = r.MasterName + "@" + where
+	}
+	return fmt.Sprintf("redis:%s/%d/%s", where, r.DB, prefix)
+}
+
+// journalPath is this node's journal for the store: under Caddy's data
+// directory, named by a hash of the store key.
+func (r *RedisStore) journalPath() string {
+	sum := sha256.Sum256([]byte(r.StoreKey()))
+	return filepath.Join(caddy.AppDataDir(), "logout", "journal-"+hex.EncodeToString(sum[:8])+".db")
+}
+
+// startTimeout bounds the PING at start.
+const startTimeout = 5 * time.Second
+
+// OpenStore implements StoreModule: connect, check the credentials, open
+// the journal in front.
+func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
+	log := r.logger
+	if log == nil {
+		log = ctx.Logger()
+	}
+	routeClientLogs(log)
+	opts := redis.Options{
+		Addrs:      r.addrs,
+		MasterName: r.MasterName,
+		Username:   r.username,
+		Password:   r.password,
+		DB:         r.DB,
+		KeyPrefix:  r.KeyPrefix,
+		Logger:     log,
+	}
+	if r.TLS {
+		// The server name to verify is each address's host (crypto/tls
+		// takes it from the address when ServerName is empty).
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	rs, err := redis.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("logout: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	pingErr := rs.Ping(pingCtx)
+	cancel()
+	if pingErr != nil && !redis.IsUnreachable(pingErr) {
+		// Wrong credentials, a database that does not exist: configuration.
+		_ = rs.Close()
+		return nil, fmt.Errorf("logout: %w", pingErr)
+	}
+	j, err := journal.Open(rs, journal.Options{Path: r.journalPath(), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("logout: redis store: %w", err)
+	}
+	if pingErr != nil {
+		if !j.Reached() {
+			_ = j.Close()
+			return nil, fmt.Errorf("logout: %w (this node has never reached this Redis, so it does not start; "+
+				"once it has, an outage at start only makes it start degraded)", pingErr)
+		}
+		log.Warn("logout: redis store unreachable at start; starting degraded: logouts go to the local journal "+
+			"until Redis is back, lookups the cache cannot answer follow on_store_error",
+			zap.String("store", r.StoreKey()), zap.String("journal", j.Path()),
+			zap.Int("journal_depth", j.JournalDepth()), zap.Error(pingErr))
+	}
+	redisSettings.Store(r.StoreKey(), r.settingsFingerprint())
+	return j, nil
+}
+
+// redisSettings remembers, per open store key, a hash of the connection
+// settings that the key leaves out, to warn when a reload changes them.
+var redisSettings sync.Map
+
+func (r *RedisStore) settingsFingerprint() string {
+	sum := sha256.Sum256([]byte(r.username + "\x00" + r.password + "\x00" + strconv.FormatBool(r.TLS)))
+	return hex.EncodeToString(sum[:])
+}
+
+// UnmarshalCaddyfile reads
+//
+//	redis {
+//	    address     <host:port>...
+//	    master_name <name>
+//	    username    <user>
+//	    password    <password>
+//	    db          <n>
+//	    tls
+//	    key_prefix  <prefix>
+//	}
+//
+// after the store keyword.
+func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the backend name
+	if d.NextArg() {
+		return d.Errf("store redis: takes its options in a block, not arguments (got %q)", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch option := d.Val(); option {
+		case "address":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("address: expected at least one host:port")
+			}
+			for _, a := range args {
+				if err := checkAddress(a); err != nil {
+					return d.Errf("address: %v", err)
+				}
+			}
+			r.Addresses = append(r.Addresses, args...)
+		case "master_name":
+			if err := oneArg(d, &r.MasterName); err != nil {
+				return err
+			}
+		case "username":
+			if err := oneArg(d, &r.Username); err != nil {
+				return err
+			}
+		case "password":
+			if err := oneArg(d, &r.Password); err != nil {
+				return err
+			}
+		case "db":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return d.Errf("db: expected a database number, 0 or more (got %q)", s)
+			}
+			r.DB = n
+		case "tls":
+			if d.NextArg() {
+				return d.Errf("tls: takes no value (got %q)", d.Val())
+			}
+			r.TLS = true
+		case "key_prefix":
+			if err := oneArg(d, &r.KeyPrefix); err != nil {
+				return err
+			}
+			if err := checkKeyPrefix(r.KeyPrefix); err != nil {
+				return d.Errf("key_prefix: %v", err)
+			}
+		default:
+			return d.Errf("unrecognized redis option %q", option)
+		}
+	}
+	if r.DB != 0 && r.MasterName == "" && len(r.Addresses) > 1 {
+		return d.Errf("db: must be 0 with several addresses (Redis Cluster has one database); for Sentinel set master_name")
+	}
+	return nil
+}
+
+// checkAddress accepts host:port with a numeric port; the host may be a
+// placeholder-free name or IP.
+func checkAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", a)
+	}
+	return nil
+}
+
+func checkKeyPrefix(p string) error {
+	if strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return errors.New("must not contain spaces or control characters")
+	}
+	return nil
+}
+
+// routeClientLogs sends go-redis's own log lines (one per failed dial
+// while Redis is down) to Caddy's logger at debug level, instead of plain
+// lines on stderr; the store logs the state changes that matter (degraded,
+// subscription lost, recovered) as structured warnings. go-redis has one
+// process-wide logger, so this is done once.
+func routeClientLogs(log *zap.Logger) {
+	clientLogOnce.Do(func() {
+		goredis.SetLogger(clientLogger{log.Named("client")})
+	})
+}
+
+var clientLogOnce sync.Once
+
+type clientLogger struct{ log *zap.Logger }
+
+func (l clientLogger) Printf(_ context.Context, format string, v ...any) {
+	if ce := l.log.Check(zap.DebugLevel, "go-redis"); ce != nil {
+		ce.Write(zap.String("message", fmt.Sprintf(format, v...)))
+	}
+}
+
+// Interface guards
+var (
+	_ StoreModule           = (*RedisStore)(nil)
+	_ caddy.Provisioner     = (*RedisStore)(nil)
+	_ caddyfile.Unmarshaler = (*RedisStore)(nil)
+)

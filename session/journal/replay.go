@@ -1,0 +1,190 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// replayChunk is how many pending records are read per round trip to the
+// file; each is pushed with its own backend call.
+const replayChunk = 256
+
+// verifyMargin skips records about to expire in the loss check: the
+// backend may already have let them go.
+const verifyMargin = 5 * time.Second
+
+// pinger is implemented by backends with a cheap health check (Redis).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// replayLoop probes the backend while it is away, checks it kept this
+// node's records, and pushes pending ones. It runs when woken (a journaled
+// logout, a failed lookup, a reconnect) and on a short ticker.
+func (s *Store) replayLoop() {
+	defer s.workers.Done()
+	retry := time.NewTicker(s.retryEvery)
+	defer retry.Stop()
+	verifyTicker := time.NewTicker(s.verifyEvery)
+	defer verifyTicker.Stop()
+	needVerify := true
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		case <-retry.C:
+		case <-s.verify:
+			needVerify = true
+		case <-verifyTicker.C:
+			needVerify = true
+		}
+
+		if s.degraded.Load() || !s.reached.Load() || s.probeWanted.Swap(false) {
+			if err := s.probe(); err != nil {
+				if !s.isStopping(err) {
+					s.setDegraded(err)
+				}
+				continue
+			}
+			s.markReached()
+			if s.degraded.Load() {
+				needVerify = true // what did the backend keep through the outage?
+			}
+		}
+		if needVerify {
+			if err := s.verifyBackend(); err != nil {
+				if !s.isStopping(err) {
+					s.setDegraded(err)
+				}
+				continue
+			}
+			needVerify = false
+		}
+		if s.depth.Load() > 0 {
+			if err := s.replayPending(); err != nil {
+				if !s.isStopping(err) {
+					s.setDegraded(err)
+				}
+				continue
+			}
+		}
+		if s.degraded.Load() && s.depth.Load() == 0 {
+			s.clearDegraded()
+		}
+	}
+}
+
+// probe asks the backend whether it is there.
+func (s *Store) probe() error {
+	ctx, cancel := s.opContext()
+	defer cancel()
+	if p, ok := s.backend.(pinger); ok {
+		return p.Ping(ctx)
+	}
+	_, err := s.backend.RevokedUntil(ctx, session.ID{})
+	return err
+}
+
+// verifyBackend asks the backend for this node's most recent records; if
+// any is missing, the backend lost data, and every live record goes back
+// into the pending set.
+func (s *Store) verifyBackend() error {
+	sample, err := s.recent(verifySample, verifyMargin)
+	if err != nil || len(sample) == 0 {
+		return err
+	}
+	missing := 0
+	for _, e := range sample {
+		ctx, cancel := s.opContext()
+		until, err := s.backend.RevokedUntil(ctx, e.id)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if until.IsZero() {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return nil
+	}
+	n, err := s.requeueAll()
+	s.log.Warn("the session store lost revocations this node made (restarted without persistence, "+
+		"a failover that lost writes, or flushed); writing them again from the local journal",
+		zap.String("journal", s.path), zap.Int("missing_of_sampled", missing), zap.Int("sampled", len(sample)),
+		zap.Int("requeued", n), zap.Error(err))
+	return err
+}
+
+// replayPending pushes pending records into the backend until none is
+// left, the backend fails, or Close.
+func (s *Store) replayPending() error {
+	start, pushed := s.now(), 0
+	defer func() {
+		if pushed > 0 {
+			s.log.Info("journaled logouts written to the session store",
+				zap.String("journal", s.path), zap.Int("replayed", pushed),
+				zap.Int("journal_depth", s.JournalDepth()), zap.Duration("took", s.now().Sub(start)))
+		}
+	}()
+	for {
+		epoch := s.requeues.Load()
+		chunk, err := s.pendingChunk(replayChunk)
+		if err != nil || len(chunk) == 0 {
+			return err
+		}
+		done := chunk[:0:0]
+		now := s.now().UnixNano()
+		var pushErr error
+		for _, e := range chunk {
+			if s.closed.Load() {
+				pushErr = session.ErrClosed
+				break
+			}
+			if e.at > now {
+				ctx, cancel := s.opContext()
+				pushErr = s.backend.Revoke(ctx, e.id, time.Unix(0, e.at))
+				cancel()
+				if pushErr != nil {
+					break
+				}
+				pushed++
+			}
+			done = append(done, e) // pushed, or expired: no longer pending
+		}
+		if err := s.replayed(done, epoch); err != nil {
+			return err
+		}
+		if pushErr != nil {
+			return fmt.Errorf("replaying the journal: %w", pushErr)
+		}
+		if len(done) == 0 {
+			return nil // nothing could be dropped (requeued meanwhile): next round
+		}
+	}
+}
+
+// opContext bounds one backend call and ends at Close.
+func (s *Store) opContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opTimeout)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// isStopping tells Close's side effects from real backend failures.
+func (s *Store) isStopping(err error) bool {
+	return s.closed.Load() || errors.Is(err, session.ErrClosed)
+}

@@ -1,0 +1,401 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/redis"
+	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
+	"github.com/caddy-logout/caddy-logout/session/storetest"
+)
+
+// Every test here talks to a real redis-server started by redistest; none
+// is faked and none is skipped.
+
+var prefixSeq atomic.Uint64
+
+// uniquePrefix keeps tests sharing one server out of each other's keys.
+func uniquePrefix(t *testing.T) string {
+	return fmt.Sprintf("t%d-%d:", time.Now().UnixNano()%1e6, prefixSeq.Add(1))
+}
+
+func open(t *testing.T, opts redis.Options) *redis.Store {
+	t.Helper()
+	opts.HealthCheckInterval = max(opts.HealthCheckInterval, 200*time.Millisecond)
+	s, err := redis.New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestStore_Conformance(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	storetest.Run(t, func(t *testing.T) session.Store {
+		return open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+	})
+}
+
+func TestRevoke_SetsKeyWithValueAndTTL(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	id := session.IDOf("ttl")
+	until := time.Now().Add(90 * time.Minute)
+	if err := s.Revoke(context.Background(), id, until); err != nil {
+		t.Fatal(err)
+	}
+
+	c := srv.Client(t)
+	key := prefix + "revoked:" + id.String()
+	if s.Key(id) != key {
+		t.Fatalf("Key = %q, want %q", s.Key(id), key)
+	}
+	v, err := c.Get(context.Background(), key).Result()
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	if v != strconv.FormatInt(until.UnixMilli(), 10) {
+		t.Errorf("value = %s, want %d (until in unix ms)", v, until.UnixMilli())
+	}
+	ttl, err := c.PTTL(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl < 89*time.Minute || ttl > 90*time.Minute {
+		t.Errorf("PTTL = %s, want about 90m (the record expires with the session)", ttl)
+	}
+}
+
+func TestRevoke_LaterUntilWins_InRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	id := session.IDOf("later wins")
+	late := time.Now().Add(3 * time.Hour)
+	early := time.Now().Add(time.Hour)
+	ctx := context.Background()
+
+	if err := a.Revoke(ctx, id, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Revoke(ctx, id, early); err != nil { // another node, an earlier time
+		t.Fatal(err)
+	}
+	got, err := b.RevokedUntil(ctx, id)
+	if err != nil || got.UnixMilli() != late.UnixMilli() {
+		t.Fatalf("RevokedUntil = %s, %v; want %s", got, err, late)
+	}
+	ttl, _ := srv.Client(t).PTTL(ctx, a.Key(id)).Result()
+	if ttl < 2*time.Hour+59*time.Minute {
+		t.Errorf("PTTL = %s after an earlier revoke; the later record's expiry must stay (about 3h)", ttl)
+	}
+}
+
+// recorder collects Broadcaster callbacks.
+type recorder struct {
+	mu  sync.Mutex
+	ids []session.ID
+	all int
+}
+
+func (r *recorder) fn(id session.ID, all bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if all {
+		r.all++
+		return
+	}
+	r.ids = append(r.ids, id)
+}
+
+func (r *recorder) flushes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.all
+}
+
+func (r *recorder) has(id session.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, got := range r.ids {
+		if got == id {
+			return true
+		}
+	}
+	return false
+}
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPubSub_RevocationReachesAnotherStore(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	var ra, rb recorder
+	defer a.Subscribe(ra.fn)()
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "both subscriptions confirmed", 5*time.Second, func() bool { return a.Resyncs() > 0 && b.Resyncs() > 0 })
+
+	id := session.IDOf("announced")
+	start := time.Now()
+	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other store hears of the revocation", 5*time.Second, func() bool { return rb.has(id) })
+	t.Logf("announcement reached the other store %s after Revoke began", time.Since(start))
+	time.Sleep(50 * time.Millisecond)
+	if ra.has(id) {
+		t.Error("the revoking store was told of its own revocation; its cache already knows")
+	}
+
+	// A store with another prefix is another deployment: it hears nothing.
+	other := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+	var ro recorder
+	defer other.Subscribe(ro.fn)()
+	eventually(t, "third subscription confirmed", 5*time.Second, func() bool { return other.Resyncs() > 0 })
+	id2 := session.IDOf("not for them")
+	if err := a.Revoke(context.Background(), id2, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "same-prefix store hears the second revocation", 5*time.Second, func() bool { return rb.has(id2) })
+	if ro.has(id2) {
+		t.Error("a store with another key_prefix heard the revocation")
+	}
+}
+
+func TestPubSub_AfterClientKill_ResubscribesAndFlushes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	var rb recorder
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	before := rb.flushes()
+
+	c := srv.Client(t)
+	if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+	}
+	eventually(t, "flush (all=true) after the subscription was killed", 5*time.Second, func() bool { return rb.flushes() > before })
+
+	// And the new subscription carries messages again.
+	id := session.IDOf("after kill")
+	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "message on the new subscription", 5*time.Second, func() bool { return rb.has(id) })
+}
+
+func TestPubSub_AfterRedisRestart_ResubscribesAndFlushes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	var rb recorder
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	before := rb.flushes()
+
+	srv.Kill()
+	id := session.IDOf("during outage")
+	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("Revoke succeeded with Redis down")
+	} else if !redis.IsUnreachable(err) || !strings.Contains(err.Error(), "cannot reach") {
+		t.Errorf("Revoke with Redis down = %q; want an unreachable error that says so", err)
+	}
+	srv.Restart(false)
+	eventually(t, "flush (all=true) after Redis came back", 10*time.Second, func() bool { return rb.flushes() > before })
+
+	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke after restart: %v", err)
+	}
+	eventually(t, "message after restart", 5*time.Second, func() bool { return rb.has(id) })
+}
+
+func TestPassword_AndKeyPrefix(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "s3cret-pass"})
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, Password: "s3cret-pass", KeyPrefix: "tenant-a:"})
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping with the right password: %v", err)
+	}
+	id := session.IDOf("prefixed")
+	if err := s.Revoke(ctx, id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := srv.Client(t).Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tenant-a:revoked:" + id.String()
+	if len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys in Redis = %v, want only %s", keys, want)
+	}
+	if s.Channel() != "tenant-a:revocations" {
+		t.Errorf("Channel = %q", s.Channel())
+	}
+}
+
+func TestPing_WrongPassword_SaysAuthenticationFailed(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "right"})
+	for _, c := range []struct{ name, user, pass string }{
+		{"wrong password", "", "wrong"},
+		{"no password", "", ""},
+		{"unknown user", "nobody", "right"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t, redis.Options{Addrs: []string{srv.Addr}, Username: c.user, Password: c.pass})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := s.Ping(ctx)
+			if err == nil {
+				t.Fatal("Ping succeeded")
+			}
+			if !redis.IsAuthError(err) || redis.IsUnreachable(err) {
+				t.Errorf("IsAuthError = %v, IsUnreachable = %v for %q", redis.IsAuthError(err), redis.IsUnreachable(err), err)
+			}
+			want := "redis store: " + srv.Addr + ": authentication failed"
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error = %q, want it to start with %q", err, want)
+			}
+			if strings.Contains(err.Error(), "right") {
+				t.Errorf("error %q contains the password", err)
+			}
+		})
+	}
+
+}
+
+func TestPing_Unreachable_SaysCannotReach(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	srv.Kill()
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := s.Ping(ctx)
+	if err == nil {
+		t.Fatal("Ping succeeded with nothing listening")
+	}
+	if !redis.IsUnreachable(err) || redis.IsAuthError(err) {
+		t.Errorf("IsUnreachable = %v, IsAuthError = %v for %q", redis.IsUnreachable(err), redis.IsAuthError(err), err)
+	}
+	if want := "redis store: cannot reach " + srv.Addr; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %q, want it to start with %q", err, want)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Ping took %s to fail on a refused connection", d)
+	}
+}
+
+func TestNew_ClusterWithDB_Refused(t *testing.T) {
+	_, err := redis.New(redis.Options{Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}, DB: 3})
+	if err == nil || !strings.Contains(err.Error(), "db must be 0") {
+		t.Fatalf("New(cluster, db 3) = %v", err)
+	}
+}
+
+func TestRevokedUntil_ForeignValue_IsAnError(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	id := session.IDOf("foreign")
+	if err := srv.Client(t).Set(context.Background(), s.Key(id), "yes", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokedUntil(context.Background(), id); err == nil || errors.Is(err, session.ErrClosed) {
+		t.Fatalf("RevokedUntil over a foreign value = %v, want an error naming the key", err)
+	}
+}
+
+// TestCache_OnAnotherNode_DropsStaleAnswer wires the real session.Cache to
+// two Stores, as two Caddy nodes would: B has cached "not revoked" (and
+// would believe it for an hour), A revokes, B refuses at once.
+func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	cacheB, err := session.NewCache(b, session.CacheOptions{MaxEntries: 1000, NegativeTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cacheB.Close()
+	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	ctx := context.Background()
+
+	id := session.IDOf("cached as valid on B")
+	if revoked, err := cacheB.Revoked(ctx, id); err != nil || revoked {
+		t.Fatalf("before: %v, %v", revoked, err)
+	}
+	time.Sleep(20 * time.Millisecond) // let ristretto apply its asynchronous Set
+	if err := a.Revoke(ctx, id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B's cache refuses the session", 5*time.Second, func() bool {
+		revoked, err := cacheB.Revoked(ctx, id)
+		return err == nil && revoked
+	})
+}
+
+// TestCache_MissedMessage_FlushedOnResubscribe: a revocation whose message
+// B never got (written while its subscription was down) must not stay
+// hidden behind B's cached "not revoked" once the subscription is back.
+func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := uniquePrefix(t)
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
+	cacheB, err := session.NewCache(b, session.CacheOptions{MaxEntries: 1000, NegativeTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cacheB.Close()
+	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	ctx := context.Background()
+	id := session.IDOf("message lost")
+	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
+		t.Fatal("revoked before anything happened")
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	// The record arrives without its message, as one published during a
+	// reconnect would.
+	c := srv.Client(t)
+	until := time.Now().Add(time.Hour).UnixMilli()
+	if err := c.Set(ctx, b.Key(id), until, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
+		t.Fatal("B saw the record without a message or a flush: the cache is not being tested")
+	}
+	resyncs := b.Resyncs()
+	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B resubscribed", 5*time.Second, func() bool { return b.Resyncs() > resyncs })
+	if revoked, err := cacheB.Revoked(ctx, id); err != nil || !revoked {
+		t.Fatalf("after the resubscribe B's cache still says %v, %v; want revoked", revoked, err)
+	}
+}

@@ -1,0 +1,277 @@
+// Package redistest runs a real redis-server for tests: on a free loopback
+// port, in a temporary directory, killed when the test ends. There is no
+// fake: a test that needs Redis and cannot find redis-server fails, with a
+// message saying how to install it (scripts/test-setup.sh).
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+)
+
+var quietOnce sync.Once
+
+// Options configure Start.
+type Options struct {
+	// Password is set as requirepass; empty means none.
+	Password string
+	// AOF turns on the append-only file with appendfsync always, so every
+	// write Redis acknowledged survives a kill -9 and a restart (what an
+	// operator who wants durable revocations configures). Without it the
+	// server persists nothing (--save "").
+	AOF bool
+	// ClusterNode starts the server with cluster mode enabled (see
+	// StartCluster, which also joins the nodes).
+	ClusterNode bool
+	// Sentinel, when set, starts a Sentinel (not a data node) that
+	// monitors this master under SentinelMaster.
+	Sentinel       *Server
+	SentinelMaster string
+}
+
+// Server is one redis-server process.
+type Server struct {
+	t    testing.TB
+	opts Options
+	// Addr is 127.0.0.1:<port>.
+	Addr string
+	// Dir is the server's working directory (its AOF lives here).
+	Dir string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   *syncBuffer
+}
+
+// Start runs redis-server and waits until it answers PING. It is killed
+// when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	// go-redis logs every failed dial to stderr; tests that stop Redis on
+	// purpose would drown in them. (This is process-wide, fine in a test
+	// binary.)
+	quietOnce.Do(func() { goredis.SetLogger(&logging.VoidLogger{}) })
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is not installed (%v): run scripts/test-setup.sh, which installs it", err)
+	}
+	s := &Server{t: t, opts: opts, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), Dir: t.TempDir()}
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// Port is the server's TCP port.
+func (s *Server) Port() int {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func (s *Server) start() {
+	t := s.t
+	t.Helper()
+	args := []string{
+		"--port", strconv.Itoa(s.Port()),
+		"--bind", "127.0.0.1",
+		"--dir", s.Dir,
+		"--save", "",
+		"--daemonize", "no",
+		"--protected-mode", "no",
+		"--loglevel", "warning",
+		"--logfile", "",
+	}
+	if s.opts.AOF {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password)
+	}
+	if s.opts.ClusterNode {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+	}
+	if m := s.opts.Sentinel; m != nil {
+		// A Sentinel reads (and rewrites) a config file of its own.
+		conf := filepath.Join(s.Dir, "sentinel.conf")
+		_, mport, _ := net.SplitHostPort(m.Addr)
+		body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %s 1\nsentinel down-after-milliseconds %s 5000\n",
+			s.opts.SentinelMaster, mport, s.opts.SentinelMaster)
+		if m.opts.Password != "" {
+			body += fmt.Sprintf("sentinel auth-pass %s %s\n", s.opts.SentinelMaster, m.opts.Password)
+		}
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{conf, "--sentinel"}, args...)
+	}
+	cmd := exec.Command("redis-server", args...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+
+	s.mu.Lock()
+	s.cmd, s.exited, s.logs = cmd, exited, logs
+	s.mu.Unlock()
+
+	pass := s.opts.Password
+	if s.opts.Sentinel != nil {
+		pass = "" // the Sentinel itself asks for none
+	}
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: pass, MaxRetries: -1, DialerRetries: 1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("redis-server exited during start: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server at %s not ready after 10s: %v\n%s", s.Addr, err, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Kill stops the server with SIGKILL: no shutdown save, no goodbye to
+// clients, as in a crash. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// Restart kills the server (if running) and starts it again on the same
+// port. With keepData it reopens its directory (the AOF, if Options.AOF);
+// without, it starts empty, as a Redis without persistence does.
+func (s *Server) Restart(keepData bool) {
+	s.t.Helper()
+	s.Kill()
+	if !keepData {
+		entries, err := os.ReadDir(s.Dir)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(s.Dir, e.Name())); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+	s.start()
+}
+
+// StartCluster starts n cluster-enabled servers and joins them into one
+// Redis Cluster (all masters, slots spread over them) with redis-cli, and
+// waits until every node reports cluster_state:ok.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Fatalf("redis-cli is not installed (%v): run scripts/test-setup.sh, which installs redis", err)
+	}
+	nodes := make([]*Server, n)
+	args := []string{"--cluster", "create"}
+	for i := range nodes {
+		nodes[i] = Start(t, Options{ClusterNode: true})
+		args = append(args, nodes[i].Addr)
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, node := range nodes {
+		c := goredis.NewClient(&goredis.Options{Addr: node.Addr})
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("cluster node %s not ok after 20s: %v\n%s", node.Addr, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.Close()
+	}
+	return nodes
+}
+
+// Client returns a go-redis client for the server, closed when the test
+// ends.
+func (s *Server) Client(t testing.TB) *goredis.Client {
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: s.opts.Password})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Logs is what the server printed so far.
+func (s *Server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logs == nil {
+		return ""
+	}
+	return s.logs.String()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// String describes the server for test logs.
+func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Addr) }

@@ -1,0 +1,86 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/redis"
+	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
+	"github.com/caddy-logout/caddy-logout/session/storetest"
+)
+
+// The universal client's other two shapes, on real servers: a three-master
+// Redis Cluster (joined with redis-cli) and a Sentinel in front of a
+// master with a password.
+
+func TestCluster_ConformanceAndPubSubAcrossNodes(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3)
+	addrs := []string{nodes[0].Addr, nodes[1].Addr, nodes[2].Addr}
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) session.Store {
+			return open(t, redis.Options{Addrs: addrs, KeyPrefix: uniquePrefix(t)})
+		})
+	})
+
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: addrs, KeyPrefix: prefix})
+	b := open(t, redis.Options{Addrs: addrs[1:], KeyPrefix: prefix}) // other seeds, same cluster
+	var rb recorder
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+
+	// Enough IDs that their keys land on every master.
+	ctx := context.Background()
+	perNode := map[string]int{}
+	for i := range 60 {
+		id := session.IDOf(fmt.Sprintf("cluster-%d", i))
+		until := time.Now().Add(time.Hour)
+		if err := a.Revoke(ctx, id, until); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		got, err := b.RevokedUntil(ctx, id)
+		if err != nil || got.UnixMilli() != until.UnixMilli() {
+			t.Fatalf("RevokedUntil on the other store = %s, %v", got, err)
+		}
+		eventually(t, "announced across the cluster", 5*time.Second, func() bool { return rb.has(id) })
+		for _, n := range nodes {
+			if c := n.Client(t); c.Exists(ctx, a.Key(id)).Val() == 1 {
+				perNode[n.Addr]++
+			}
+		}
+	}
+	if len(perNode) != 3 {
+		t.Errorf("keys landed on %d masters (%v); want all 3 used", len(perNode), perNode)
+	}
+}
+
+func TestSentinel_ConformanceAndPubSub(t *testing.T) {
+	master := redistest.Start(t, redistest.Options{Password: "master-pass"})
+	sentinel := redistest.Start(t, redistest.Options{Sentinel: master, SentinelMaster: "logoutmaster"})
+	opts := func(prefix string) redis.Options {
+		return redis.Options{Addrs: []string{sentinel.Addr}, MasterName: "logoutmaster", Password: "master-pass", KeyPrefix: prefix}
+	}
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) session.Store { return open(t, opts(uniquePrefix(t))) })
+	})
+
+	prefix := uniquePrefix(t)
+	a, b := open(t, opts(prefix)), open(t, opts(prefix))
+	if err := a.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping through Sentinel: %v", err)
+	}
+	var rb recorder
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	id := session.IDOf("via sentinel")
+	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "announced", 5*time.Second, func() bool { return rb.has(id) })
+	if master.Client(t).Exists(context.Background(), a.Key(id)).Val() != 1 {
+		t.Error("the record is not on the master the Sentinel named")
+	}
+}

@@ -1,0 +1,234 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
+)
+
+// Helpers for the multi-node tests (cluster_test.go): several Caddy
+// processes (the binary built by TestMain) sharing one real redis-server
+// (redistest starts it on a free port and kills it at the end; when
+// redis-server is missing the test fails and says to run
+// scripts/test-setup.sh).
+
+// clusterKey is the signing key every node shares, so a logout URL handed
+// out by one node verifies on all of them.
+const clusterKey = "cluster-test-signing-key-0123456789abcdef"
+
+// redisBlock is the store block for a Redis at addr, plus extra lines.
+func redisBlock(addr string, extra ...string) string {
+	lines := append([]string{"address " + addr}, extra...)
+	return "store redis {\n\t\t\t" + strings.Join(lines, "\n\t\t\t") + "\n\t\t}"
+}
+
+// nodeConfig is one node's logout block: deny revoked sessions (401, easy
+// to tell from a pass), believe "not revoked" for an hour (so a node can
+// only learn of another's revocation through Redis pub/sub, never by its
+// cache expiring), and the given store block.
+func nodeConfig(store string) string {
+	return "on_revoked deny\n\t\tsigning_key " + clusterKey + "\n\t\t" + store +
+		"\n\t\tcache {\n\t\t\tnegative_ttl 1h\n\t\t}"
+}
+
+// startNodes starts n Caddy processes, each with its own data directory
+// (so its own journal), in front of app.
+func startNodes(t *testing.T, n int, app *upstream, logoutBlock string) []*caddyProc {
+	t.Helper()
+	nodes := make([]*caddyProc, n)
+	for i := range nodes {
+		nodes[i] = startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, logoutBlock) })
+	}
+	return nodes
+}
+
+// fastClient keeps connections open: the latency test measures Caddy and
+// Redis, not TCP handshakes.
+var fastClient = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// send makes one request without failing the test (safe in goroutines)
+// and returns the status.
+func send(method, rawURL string, header http.Header, body string) (int, error) {
+	req, err := http.NewRequestWithContext(context.Background(), method, rawURL, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := fastClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// guardStatus sends a request with the session token through node: 200
+// when the guard lets it pass, 401 when it refuses it as revoked.
+func guardStatus(p *caddyProc, token string) (int, error) {
+	return send("GET", p.url("/app"), http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}, "")
+}
+
+// apiLogout revokes token through node's API logout (204 expected).
+func apiLogout(p *caddyProc, token string) (int, error) {
+	return send("DELETE", p.url("/self-service/logout/api"),
+		http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
+}
+
+// browserLogout performs a logout URL with the session cookie (303
+// expected: a browser, redirected to the default return URL).
+func browserLogout(logoutURL, cookie string) (int, error) {
+	return send("GET", logoutURL, http.Header{"Cookie": {"ory_kratos_session=" + cookie}, "Accept": {"text/html"}}, "")
+}
+
+// logoutURLFor asks node for a logout URL for the session cookie.
+func logoutURLFor(p *caddyProc, cookie string) (string, error) {
+	req, _ := http.NewRequest("GET", p.url("/self-service/logout/browser"), nil)
+	req.Header.Set("Cookie", "ory_kratos_session="+cookie)
+	req.Header.Set("Accept", "application/json")
+	resp, err := fastClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var f logoutFlow
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("create logout: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil {
+		return "", err
+	}
+	return f.LogoutURL, nil
+}
+
+// waitRefused polls node until it refuses token (401) or the deadline.
+func waitRefused(p *caddyProc, token string, deadline time.Time) (time.Time, error) {
+	for {
+		status, err := guardStatus(p, token)
+		now := time.Now()
+		if err == nil && status == http.StatusUnauthorized {
+			return now, nil
+		}
+		if now.After(deadline) {
+			return now, fmt.Errorf("node :%d still answers %d (err %v) for a revoked session", p.port, status, err)
+		}
+	}
+}
+
+// nodeHealth is a node's store status from the admin API.
+type nodeHealth struct {
+	Store        string `json:"store"`
+	JournalDepth *int   `json:"journal_depth"`
+	Degraded     *bool  `json:"degraded"`
+}
+
+func storeHealth(p *caddyProc) (nodeHealth, error) {
+	resp, err := fastClient.Get(fmt.Sprintf("http://127.0.0.1:%d/logout/status", p.adminPort))
+	if err != nil {
+		return nodeHealth{}, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Stores []nodeHealth `json:"stores"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nodeHealth{}, err
+	}
+	for _, s := range out.Stores {
+		if strings.HasPrefix(s.Store, "redis:") && s.JournalDepth != nil && s.Degraded != nil {
+			return s, nil
+		}
+	}
+	return nodeHealth{}, fmt.Errorf("no redis store in the status: %+v", out.Stores)
+}
+
+// waitHealthy waits until every node's journal is empty and none is
+// degraded.
+func waitHealthy(t *testing.T, nodes []*caddyProc, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, p := range nodes {
+		for {
+			h, err := storeHealth(p)
+			if err == nil && *h.JournalDepth == 0 && !*h.Degraded {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node :%d not healthy within %s: %+v %v\n%s", p.port, within, h, err, p.logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// startRedis starts a real redis-server for the test.
+func startRedis(t *testing.T, opts redistest.Options) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t, opts)
+}
+
+// caddyMustFail runs the binary with a config that must not load, waits
+// for it to exit and returns what it logged.
+func caddyMustFail(t *testing.T, logoutBlock string) string {
+	t.Helper()
+	dir := t.TempDir()
+	admin, port := freePort(t), freePort(t)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(siteConfig(admin, port, freePort(t), logoutBlock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("caddy exited cleanly with a config that should not load:\n%s", logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("caddy kept running with a config that should not load:\n%s", logs.String())
+	}
+	return logs.String()
+}
+
+// percentile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p/100*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func sortDurations(d []time.Duration) []time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
