@@ -46,23 +46,9 @@ func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
 		fail(e, "forbidden")
 		return
 	}
-	cookie, ok := g.primaryCookie(r)
-	if !ok {
-		fail(errNoSession(), "no_session")
-		return
-	}
-	if len(cookie.value) > MaxCredentialLength {
-		fail(errCredentialTooLong(), "bad_request")
-		return
-	}
-	id := cookie.id()
-	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
-	if err != nil {
-		g.storeErrorLog("browser_create", id, err)
-	}
-	if revoked {
-		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r))
-		fail(errNoSession(), "no_session")
+	id, e, result := g.activeSession(w, r, "browser_create")
+	if e != nil {
+		fail(e, result)
 		return
 	}
 
@@ -120,26 +106,9 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	}
 	https := g.isHTTPS(r)
 
-	cookie, ok := g.primaryCookie(r)
-	if !ok {
-		fail(errNoSession(), "no_session")
-		return
-	}
-	if len(cookie.value) > MaxCredentialLength {
-		fail(errCredentialTooLong(), "bad_request")
-		return
-	}
-	id := cookie.id()
-	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
-	if err != nil {
-		// Revoking again is harmless, so an unknown answer goes on.
-		g.storeErrorLog("browser", id, err)
-	}
-	if revoked {
-		// Telling the client its session ended now would be wrong: it
-		// ended before. The dead cookie is still cleared.
-		g.cookies.clearOne(w, r, cookie.name, https)
-		fail(errNoSession(), "no_session")
+	id, e, result := g.activeSession(w, r, "browser")
+	if e != nil {
+		fail(e, result)
 		return
 	}
 	if g.cfg.Keys.VerifyLogoutToken(q.Get("token"), id, g.now()) != nil {
@@ -171,6 +140,31 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 		returnTo = g.defaultReturn(r).String()
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// activeSession finds the session the browser flow is about: the primary
+// session cookie, which must not be revoked already. Telling a client its
+// session ended now would be wrong when it ended before; the dead cookie
+// is cleared all the same. When the store cannot answer, the flow goes on:
+// creating a URL or revoking again is harmless.
+func (g *Gateway) activeSession(w http.ResponseWriter, r *http.Request, flow string) (session.ID, *Error, string) {
+	cookie, ok := g.primaryCookie(r)
+	if !ok {
+		return session.ID{}, errNoSession(), "no_session"
+	}
+	if len(cookie.value) > MaxCredentialLength {
+		return session.ID{}, errCredentialTooLong(), "bad_request"
+	}
+	id := cookie.id()
+	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
+	if err != nil {
+		g.storeErrorLog(flow, id, err)
+	}
+	if revoked {
+		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r))
+		return session.ID{}, errNoSession(), "no_session"
+	}
+	return id, nil, ""
 }
 
 // revokeSessionCookies revokes the bound session and every other configured
