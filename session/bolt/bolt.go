@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/groupcommit"
 )
 
 // Options configure Open. Zero values take the defaults.
@@ -60,12 +61,12 @@ type Store struct {
 
 	sweepChunkSize int // defaultSweepChunk; tests make it small
 
-	requests chan *revokeRequest // unbuffered: a send succeeds once the committer has taken it
-	stop     chan struct{}       // closed by Close
-	workers  sync.WaitGroup      // committer and sweeper
-	closed   atomic.Bool
-	close    sync.Once
-	closeErr error
+	committer *groupcommit.Committer[revokeRequest]
+	stop      chan struct{}  // closed by Close
+	workers   sync.WaitGroup // committer and sweeper
+	closed    atomic.Bool
+	close     sync.Once
+	closeErr  error
 
 	commits atomic.Uint64 // write transactions made by the committer, for tests
 }
@@ -105,11 +106,14 @@ func Open(opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 
 		sweepChunkSize: defaultSweepChunk,
-		requests:       make(chan *revokeRequest),
 		stop:           make(chan struct{}),
 	}
+	s.committer = groupcommit.New(opts.MaxBatch, s.writeBatch)
 	s.workers.Add(2)
-	go s.commitLoop()
+	go func() {
+		defer s.workers.Done()
+		s.committer.Run(s.stop)
+	}()
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
 }

@@ -75,53 +75,16 @@ type putRequest struct {
 	at      int64
 	pending bool
 	epoch   uint64
-	done    chan error
 }
 
 // put writes id's record (and marks it pending if asked, or if a requeue
-// began since epoch) and returns once it is fsynced.
+// began since epoch) and returns once it is fsynced; concurrent puts share
+// one write transaction (group commit).
 func (s *Store) put(ctx context.Context, id session.ID, until time.Time, pending bool, epoch uint64) error {
-	req := &putRequest{id: id, at: unixNano(until), pending: pending, epoch: epoch, done: make(chan error, 1)}
-	select {
-	case s.requests <- req:
-		return <-req.done
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stop:
-		return session.ErrClosed
-	}
+	return s.committer.Submit(ctx, s.stop, putRequest{id: id, at: unixNano(until), pending: pending, epoch: epoch})
 }
 
-// commitLoop writes every put waiting when it wakes in one transaction:
-// one fsync for all of them (group commit).
-func (s *Store) commitLoop() {
-	defer s.workers.Done()
-	batch := make([]*putRequest, 0, maxBatch)
-	for {
-		select {
-		case req := <-s.requests:
-			batch = append(batch[:0], req)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case req := <-s.requests:
-					batch = append(batch, req)
-				default:
-					break drain
-				}
-			}
-			err := s.writeBatch(batch)
-			for _, r := range batch {
-				r.done <- err
-			}
-			clear(batch)
-		case <-s.stop:
-			return
-		}
-	}
-}
-
-func (s *Store) writeBatch(batch []*putRequest) error {
+func (s *Store) writeBatch(batch []putRequest) error {
 	var added int64
 	err := s.update(func(tx *bbolt.Tx) error {
 		added = 0

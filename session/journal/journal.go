@@ -54,6 +54,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/groupcommit"
 )
 
 // Options configure Open. Zero values take the defaults.
@@ -113,14 +114,14 @@ type Store struct {
 	verifyEvery time.Duration
 	sweepEvery  time.Duration
 
-	requests chan *putRequest // unbuffered: taken by the committer
-	wake     chan struct{}    // the replayer has work: pending records, a probe
-	verify   chan struct{}    // the backend reconnected: check it kept our records
-	stop     chan struct{}
-	workers  sync.WaitGroup
-	closed   atomic.Bool
-	close    sync.Once
-	closeErr error
+	committer *groupcommit.Committer[putRequest]
+	wake      chan struct{} // the replayer has work: pending records, a probe
+	verify    chan struct{} // the backend reconnected: check it kept our records
+	stop      chan struct{}
+	workers   sync.WaitGroup
+	closed    atomic.Bool
+	close     sync.Once
+	closeErr  error
 
 	unsubscribe func()
 
@@ -178,7 +179,6 @@ func Open(backend session.Store, opts Options) (*Store, error) {
 		retryEvery:  opts.RetryInterval,
 		verifyEvery: opts.VerifyInterval,
 		sweepEvery:  opts.SweepInterval,
-		requests:    make(chan *putRequest),
 		wake:        make(chan struct{}, 1),
 		verify:      make(chan struct{}, 1),
 		stop:        make(chan struct{}),
@@ -202,8 +202,12 @@ func Open(backend session.Store, opts Options) (*Store, error) {
 			}
 		})
 	}
+	s.committer = groupcommit.New(maxBatch, s.writeBatch)
 	s.workers.Add(2)
-	go s.commitLoop()
+	go func() {
+		defer s.workers.Done()
+		s.committer.Run(s.stop)
+	}()
 	go s.sweepLoop()
 	if !opts.noReplayer {
 		s.workers.Add(1)
