@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-logout/caddy-logout/session"
 )
@@ -57,18 +58,28 @@ func eachCookie(h http.Header, fn func(name, value string) bool) {
 // still do, and a revoked cookie hidden behind a comma must not reach them.
 // No valid cookie value contains a comma.
 func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
-	for _, line := range h["Cookie"] {
+	eachCookiePairIn(h["Cookie"], fn)
+}
+
+// eachCookiePairIn is eachCookiePair over the Cookie header's lines. It
+// runs on every request that carries cookies, so it uses the vectorised
+// strings.IndexByte (strings.IndexAny builds a byte set on each call).
+func eachCookiePairIn(lines []string, fn func(name, value, raw string) bool) {
+	for _, line := range lines {
 		for len(line) > 0 {
 			var pair string
-			if i := strings.IndexAny(line, ";,"); i >= 0 {
+			if i := indexCookieSep(line); i >= 0 {
 				pair, line = line[:i], line[i+1:]
 			} else {
 				pair, line = line, ""
 			}
-			pair = strings.TrimSpace(pair)
-			name, value, ok := strings.Cut(pair, "=")
-			name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-			if !ok || name == "" {
+			pair = trimSpace(pair)
+			eq := strings.IndexByte(pair, '=')
+			if eq < 0 {
+				continue
+			}
+			name, value := trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
+			if name == "" {
 				continue
 			}
 			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
@@ -79,6 +90,38 @@ func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
 			}
 		}
 	}
+}
+
+// indexCookieSep is strings.IndexAny(s, ";,").
+func indexCookieSep(s string) int {
+	i := strings.IndexByte(s, ';')
+	if i < 0 {
+		return strings.IndexByte(s, ',')
+	}
+	if j := strings.IndexByte(s[:i], ','); j >= 0 {
+		return j
+	}
+	return i
+}
+
+// trimSpace is strings.TrimSpace with the common case (ASCII at both ends)
+// inlined; it hands anything else to strings.TrimSpace, so the result is
+// always the same.
+func trimSpace(s string) string {
+	for len(s) > 0 && isASCIISpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isASCIISpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && (s[0] >= utf8.RuneSelf || s[len(s)-1] >= utf8.RuneSelf) {
+		return strings.TrimSpace(s)
+	}
+	return s
+}
+
+func isASCIISpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 // sameCookieName reports whether an app could read cookie as the
@@ -131,17 +174,24 @@ func chunkIndex(cookie, base string) (int, bool) {
 // value of each).
 // It allocates only for chunked cookies. fn returns false to stop.
 func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
-	if len(r.Header["Cookie"]) > 0 {
+	if lines := r.Header["Cookie"]; len(lines) > 0 {
 		for _, name := range g.cfg.Cookies {
-			stop := false
-			eachCookie(r.Header, func(n, v string) bool {
+			// One pass finds the cookie and notices chunks of it; only a
+			// request that has chunks pays for joining them.
+			stop, chunked := false, false
+			eachCookiePairIn(lines, func(n, v, _ string) bool {
 				if v != "" && sameCookieName(n, name) {
 					stop = !fn(credential{kind: fromCookie, name: name, value: v})
+				} else if !chunked {
+					_, chunked = chunkIndex(n, name)
 				}
 				return !stop
 			})
 			if stop {
 				return
+			}
+			if !chunked {
+				continue
 			}
 			if v, ok := joinedChunks(r.Header, name); ok {
 				if !fn(credential{kind: fromChunkedCookie, name: name, value: v}) {

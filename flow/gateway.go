@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-logout/caddy-logout/session"
 )
@@ -107,6 +108,10 @@ type Gateway struct {
 	cookies                          *cookieClearer
 	clearSiteData                    string
 	audit                            *zap.Logger
+	// refusedAudit logs revoked credentials the guard refuses, sampled: a
+	// client replaying a dead cookie in a loop must not flood the log (the
+	// metric still counts every refusal).
+	refusedAudit *zap.Logger
 }
 
 // New checks cfg, fills in defaults and prepares what the request path
@@ -189,6 +194,10 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Logger.Warn("the browser logout endpoints are outside cookie_path, so browsers will not send the session cookie to them; move endpoints under it",
 			zap.String("cookie_path", cfg.Cookie.Path), zap.String("endpoints", cfg.Prefix))
 	}
+	g.refusedAudit = g.audit.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		// Per second: the first 20 lines of a kind, then every 100th.
+		return zapcore.NewSamplerWithOptions(c, time.Second, 20, 100)
+	}))
 	if len(cfg.ClearSiteData) > 0 {
 		quoted := make([]string, len(cfg.ClearSiteData))
 		for i, t := range cfg.ClearSiteData {

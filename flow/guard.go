@@ -68,11 +68,14 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 		return verdictPass
 	case revoked:
 		g.cfg.Observer.Guard("revoked")
-		g.audit.Info("revoked credential refused",
-			zap.String("session", id.Short()),
-			zap.String("credential", c.name),
-			zap.String("remote_addr", r.RemoteAddr),
-			zap.String("uri", r.URL.Path))
+		// Check first: with the audit log off, the fields are never built.
+		if ce := g.refusedAudit.Check(zap.InfoLevel, "revoked credential refused"); ce != nil {
+			ce.Write(
+				zap.String("session", id.Short()),
+				zap.String("credential", c.name),
+				zap.String("remote_addr", r.RemoteAddr),
+				zap.String("uri", r.URL.Path))
+		}
 		return verdictRevoked
 	}
 	g.cfg.Observer.Guard("passed")

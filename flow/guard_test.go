@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	zapobserver "go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-logout/caddy-logout/flow"
 )
 
@@ -465,5 +468,36 @@ func TestGuard_PlusIsASpaceToPHP(t *testing.T) {
 		if got := a.request(t).Header.Get("Cookie"); got != "" {
 			t.Fatalf("%s: the app saw Cookie %q", raw, got)
 		}
+	}
+}
+
+// TestGuard_RefusalAuditLog_SampledAgainstFloods: a client replaying a
+// revoked cookie in a loop gets every request refused, but the audit log
+// keeps a bounded number of lines per second while the metric counts all.
+func TestGuard_RefusalAuditLog_SampledAgainstFloods(t *testing.T) {
+	core, logs := zapobserver.New(zap.InfoLevel)
+	o := &observer{}
+	h := newHarness(t, func(c *flow.Config) { c.Logger = zap.New(core); c.Observer = o })
+	h.revoke("dead")
+	const requests = 500
+	for range requests {
+		a := &app{}
+		h.serve(get("/", cookies("sid=dead")), a)
+		if a.request(t).Header.Get("Cookie") != "" {
+			t.Fatal("a revoked cookie reached the app")
+		}
+	}
+	lines := logs.FilterMessage("revoked credential refused").Len()
+	if lines == 0 || lines > 40 {
+		t.Fatalf("%d audit lines for %d refusals: want a few, sampled", lines, requests)
+	}
+	revoked := 0
+	for _, e := range o.take() {
+		if e == "guard revoked" {
+			revoked++
+		}
+	}
+	if revoked != requests {
+		t.Fatalf("metric counted %d of %d refusals", revoked, requests)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,11 +43,17 @@ const epochShards = 4096
 // from a lookup that raced the revocation can never be believed afterwards,
 // even if ristretto applies its asynchronous Set late, or drops the Set of
 // the "revoked" answer.
+//
+// Entries carry their own expiry, checked against a coarse clock, rather
+// than a ristretto TTL: ristretto reads the system clock on every Get of
+// an entry with a TTL, which was a third of a cache hit. Expired entries
+// still count against MaxEntries until evicted, so memory stays bounded.
 type Cache struct {
 	store       Store
 	negativeTTL time.Duration
 	entries     *ristretto.Cache[uint64, cacheEntry]
 	epochs      [epochShards]atomic.Uint64
+	clock       *coarseClock
 	unsubscribe func()
 
 	// ristretto panics when Close races Get or Set; old requests may still
@@ -59,9 +66,10 @@ type Cache struct {
 // ID's first 8 bytes; check holds the next 8 so that two IDs sharing a key
 // are never confused (128 bits of the SHA-256 in all).
 type cacheEntry struct {
-	check uint64
-	epoch uint64 // for "not revoked" answers
-	until int64  // unix nanoseconds; 0 means "not revoked"
+	check   uint64
+	epoch   uint64 // for "not revoked" answers
+	until   int64  // unix nanoseconds; 0 means "not revoked"
+	expires int64  // on the cache's clock: the answer is not believed after
 }
 
 // NewCache wraps store. The Cache does not own the store: Close leaves it
@@ -87,7 +95,7 @@ func NewCache(store Store, opts CacheOptions) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{store: store, negativeTTL: opts.NegativeTTL, entries: rc}
+	c := &Cache{store: store, negativeTTL: opts.NegativeTTL, entries: rc, clock: newCoarseClock()}
 	if b, ok := store.(Broadcaster); ok {
 		c.unsubscribe = b.Subscribe(c.invalidate)
 	}
@@ -110,7 +118,7 @@ func (c *Cache) RevokedUntil(ctx context.Context, id ID) (time.Time, error) {
 	shard := &c.epochs[key%epochShards]
 	epoch := shard.Load() // before the store lookup: see the type's comment
 
-	if e, ok := c.get(key); ok && e.check == check {
+	if e, ok := c.get(key); ok && e.check == check && c.clock.Now() < e.expires {
 		if e.until != 0 {
 			return time.Unix(0, e.until), nil
 		}
@@ -196,6 +204,7 @@ func (c *Cache) Close() error {
 		c.unsubscribe()
 	}
 	c.entries.Close()
+	c.clock.Close()
 	return nil
 }
 
@@ -217,7 +226,11 @@ func (c *Cache) set(key uint64, e cacheEntry, ttl time.Duration) {
 	if c.closed {
 		return
 	}
-	c.entries.SetWithTTL(key, e, 1, ttl)
+	e.expires = c.clock.Now() + int64(ttl)
+	if e.expires < 0 {
+		e.expires = math.MaxInt64 // overflowed: a revocation for centuries
+	}
+	c.entries.Set(key, e, 1)
 }
 
 func cacheKey(id ID) (key, check uint64) {
@@ -228,3 +241,109 @@ var _ Store = (*Cache)(nil)
 
 // IsClosed reports whether err means the store or cache was closed.
 func IsClosed(err error) bool { return errors.Is(err, ErrClosed) }
+
+// The cache's clock: how stale it may be while in use, and how long
+// without a read before its ticker goes to sleep.
+const (
+	clockTick = time.Millisecond
+	clockIdle = time.Second
+)
+
+// clockAsleep in coarseClock.now means "ask the system clock".
+const clockAsleep = -1
+
+// coarseClock is the cache's clock for expiry checks: monotonic
+// nanoseconds since it started, at most about clockTick old. Reading the
+// system clock costs tens of nanoseconds (more in VMs); reading this one
+// is an atomic load. A goroutine refreshes it while the cache is in use
+// and sleeps once nobody has read it for clockIdle, so an idle server is
+// not woken a thousand times a second. An answer's lifetime may so be off
+// by about clockTick, against a negative TTL of seconds.
+type coarseClock struct {
+	base time.Time    // carries a monotonic reading: wall-clock steps do not matter
+	now  atomic.Int64 // nanoseconds since base, or clockAsleep
+	read atomic.Bool  // set by readers, cleared by the ticker on each tick
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newCoarseClock() *coarseClock {
+	c := &coarseClock{
+		base: time.Now(),
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// Now returns nanoseconds since the clock started.
+//
+// A reader sets read and then loads now; the ticker, before it sleeps,
+// stores clockAsleep and then loads read. Whichever goes second sees the
+// other's write, so the ticker never sleeps while a reader trusts a value
+// that is no longer refreshed.
+func (c *coarseClock) Now() int64 {
+	if !c.read.Load() {
+		c.read.Store(true)
+	}
+	if n := c.now.Load(); n != clockAsleep {
+		return n
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return c.exact()
+}
+
+func (c *coarseClock) exact() int64 { return int64(time.Since(c.base)) }
+
+func (c *coarseClock) run() {
+	defer close(c.done)
+	t := time.NewTicker(clockTick)
+	defer t.Stop()
+	idle := 0
+	for {
+		select {
+		case <-t.C:
+		case <-c.stop:
+			return
+		}
+		c.now.Store(c.exact())
+		if c.read.Swap(false) {
+			idle = 0
+			continue
+		}
+		if idle++; idle < int(clockIdle/clockTick) {
+			continue
+		}
+		c.now.Store(clockAsleep)
+		if c.read.Load() { // a reader came in between: stay awake
+			c.now.Store(c.exact())
+			idle = 0
+			continue
+		}
+		t.Stop()
+		select {
+		case <-c.wake:
+		case <-c.stop:
+			return
+		}
+		c.now.Store(c.exact())
+		idle = 0
+		t.Reset(clockTick)
+	}
+}
+
+// Close stops the ticker; Now keeps working from the system clock.
+func (c *coarseClock) Close() {
+	c.once.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.now.Store(clockAsleep)
+	})
+}
