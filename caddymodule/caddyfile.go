@@ -8,13 +8,18 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-logout/caddy-logout/flow"
 )
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("logout", parseCaddyfile)
-	// Before authentication and everything that answers or proxies, so
-	// no `order` line is needed and the app never sees a revoked session.
-	httpcaddyfile.RegisterDirectiveOrder("logout", httpcaddyfile.Before, "basic_auth")
+	// Before rewrites (redir, rewrite, uri, try_files: an SPA's
+	// `try_files {path} /index.html` would otherwise swallow the endpoints
+	// and intercepted paths), authentication and everything that answers
+	// or proxies, so no `order` line is needed and the app never sees a
+	// revoked session.
+	httpcaddyfile.RegisterDirectiveOrder("logout", httpcaddyfile.Before, "redir")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -57,114 +62,94 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		option := d.Val()
-		switch option {
-		case "cookie":
-			if err := appendArgs(d, &h.Cookies); err != nil {
-				return err
-			}
-		case "cookie_domain":
-			if err := appendArgs(d, &h.CookieDomains); err != nil {
-				return err
-			}
-		case "intercept":
-			if err := appendArgs(d, &h.Intercept); err != nil {
-				return err
-			}
-		case "allowed_return_urls":
-			if err := appendArgs(d, &h.AllowedReturnURLs); err != nil {
-				return err
-			}
-		case "signing_key":
-			if err := appendArgs(d, &h.SigningKeys); err != nil {
-				return err
-			}
-		case "clear_site_data":
-			if err := appendArgs(d, &h.ClearSiteData); err != nil {
-				return err
-			}
-			for _, t := range h.ClearSiteData {
-				if !validClearSiteData[t] {
-					return d.Errf("clear_site_data: %q must be one of cache, cookies, storage, executionContexts, *", t)
-				}
-			}
-		case "token_header":
-			if err := oneArg(d, &h.TokenHeader); err != nil {
-				return err
-			}
-		case "cookie_path":
-			if err := oneArg(d, &h.CookiePath); err != nil {
-				return err
-			}
-		case "cookie_samesite":
-			if err := oneArg(d, &h.CookieSameSite); err != nil {
-				return err
-			}
-			if _, err := parseSameSite(h.CookieSameSite); err != nil {
-				return d.Errf("cookie_samesite: must be lax, strict or none (got %q)", h.CookieSameSite)
-			}
-		case "endpoints":
-			if err := oneArg(d, &h.Endpoints); err != nil {
-				return err
-			}
-		case "public_url":
-			if err := oneArg(d, &h.PublicURL); err != nil {
-				return err
-			}
-		case "default_return_url":
-			if err := oneArg(d, &h.DefaultReturnURL); err != nil {
-				return err
-			}
-		case "error_url":
-			if err := oneArg(d, &h.ErrorURL); err != nil {
-				return err
-			}
-		case "token_ttl":
-			if err := durationArg(d, &h.TokenTTL); err != nil {
-				return err
-			}
-		case "session_lifetime":
-			if err := durationArg(d, &h.SessionLifetime); err != nil {
-				return err
-			}
-		case "on_revoked":
-			if !d.NextArg() {
-				return d.Errf("on_revoked: expected strip, deny or redirect <url>")
-			}
-			h.OnRevoked = d.Val()
-			switch h.OnRevoked {
-			case "strip", "deny":
-			case "redirect":
-				if !d.NextArg() {
-					return d.Errf("on_revoked redirect: expected the URL to redirect to")
-				}
-				h.OnRevokedRedirect = d.Val()
-			default:
-				return d.Errf("on_revoked: expected strip, deny or redirect <url> (got %q)", h.OnRevoked)
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "on_store_error":
-			if err := oneArg(d, &h.OnStoreError); err != nil {
-				return err
-			}
-			if h.OnStoreError != "allow" && h.OnStoreError != "deny" {
-				return d.Errf("on_store_error: expected allow or deny (got %q)", h.OnStoreError)
-			}
-		case "store":
-			if err := h.unmarshalStore(d); err != nil {
-				return err
-			}
-		case "cache":
-			if err := h.unmarshalCache(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized logout option %q", option)
+		if err := h.unmarshalOption(d); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// unmarshalOption reads one option of the block and checks its values at
+// once, so a bad one is reported with its line.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	option := d.Val()
+	// each(check)(values, err) checks every value just read.
+	each := func(check func(string) error) func([]string, error) error {
+		return func(values []string, err error) error {
+			if err != nil {
+				return err
+			}
+			for _, v := range values {
+				if err := check(v); err != nil {
+					return d.Errf("%v", err)
+				}
+			}
+			return nil
+		}
+	}
+	one := func(dst *string, check func(string) error) error {
+		return each(check)(oneArg(d, dst))
+	}
+	switch option {
+	case "cookie":
+		return each(flow.CheckCookieName)(appendArgs(d, &h.Cookies))
+	case "cookie_domain":
+		return each(checkCookieDomain)(appendArgs(d, &h.CookieDomains))
+	case "intercept":
+		return each(flow.CheckInterceptPath)(appendArgs(d, &h.Intercept))
+	case "allowed_return_urls":
+		return each(func(v string) error {
+			_, err := flow.NewReturnPolicy([]string{v})
+			return err
+		})(appendArgs(d, &h.AllowedReturnURLs))
+	case "signing_key":
+		return each(checkLiteralKey)(appendArgs(d, &h.SigningKeys))
+	case "clear_site_data":
+		return each(checkClearSiteData)(appendArgs(d, &h.ClearSiteData))
+	case "token_header":
+		return one(&h.TokenHeader, func(string) error { return nil })
+	case "cookie_path":
+		return one(&h.CookiePath, checkCookiePath)
+	case "cookie_samesite":
+		return one(&h.CookieSameSite, func(v string) error { _, err := parseSameSite(v); return err })
+	case "endpoints":
+		return one(&h.Endpoints, flow.CheckPrefix)
+	case "public_url":
+		return one(&h.PublicURL, func(v string) error { _, err := parseAbsoluteURL(option, v); return err })
+	case "error_url":
+		return one(&h.ErrorURL, func(v string) error { _, err := parseAbsoluteURL(option, v); return err })
+	case "default_return_url":
+		return one(&h.DefaultReturnURL, func(v string) error { _, err := parseDefaultReturnURL(v); return err })
+	case "on_store_error":
+		return one(&h.OnStoreError, func(v string) error { _, err := parseOnStoreError(v); return err })
+	case "token_ttl":
+		return durationArg(d, &h.TokenTTL)
+	case "session_lifetime":
+		return durationArg(d, &h.SessionLifetime)
+	case "on_revoked":
+		if !d.NextArg() {
+			return d.Errf("on_revoked: expected strip, deny or redirect <url>")
+		}
+		h.OnRevoked = d.Val()
+		if h.OnRevoked == "redirect" {
+			if !d.NextArg() {
+				return d.Errf("on_revoked redirect: expected the URL to redirect to")
+			}
+			h.OnRevokedRedirect = d.Val()
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if _, err := parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
+			return d.Errf("%v", err)
+		}
+		return nil
+	case "store":
+		return h.unmarshalStore(d)
+	case "cache":
+		return h.unmarshalCache(d)
+	}
+	return d.Errf("unrecognized logout option %q", option)
 }
 
 // unmarshalStore reads `store <backend> [args] [{ ... }]`, letting the
@@ -195,12 +180,15 @@ func (h *Handler) unmarshalCache(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "max_entries":
 			var s string
-			if err := oneArg(d, &s); err != nil {
+			if _, err := oneArg(d, &s); err != nil {
 				return err
 			}
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n <= 0 {
 				return d.Errf("cache max_entries: expected a positive number (got %q)", s)
+			}
+			if err := checkMaxEntries(n); err != nil {
+				return d.Errf("%v", err)
 			}
 			h.Cache.MaxEntries = n
 		case "negative_ttl":
@@ -214,32 +202,34 @@ func (h *Handler) unmarshalCache(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func appendArgs(d *caddyfile.Dispenser, dst *[]string) error {
+// appendArgs appends the option's values to dst and returns them.
+func appendArgs(d *caddyfile.Dispenser, dst *[]string) ([]string, error) {
 	option := d.Val()
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return d.Errf("%s: expected at least one value", option)
+		return nil, d.Errf("%s: expected at least one value", option)
 	}
 	*dst = append(*dst, args...)
-	return nil
+	return args, nil
 }
 
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
+// oneArg reads the option's single value into dst and returns it.
+func oneArg(d *caddyfile.Dispenser, dst *string) ([]string, error) {
 	option := d.Val()
 	if !d.NextArg() {
-		return d.Errf("%s: expected one value", option)
+		return nil, d.Errf("%s: expected one value", option)
 	}
 	*dst = d.Val()
 	if d.NextArg() {
-		return d.Errf("%s: expected one value, got more", option)
+		return nil, d.Errf("%s: expected one value, got more", option)
 	}
-	return nil
+	return []string{*dst}, nil
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	option := d.Val()
 	var s string
-	if err := oneArg(d, &s); err != nil {
+	if _, err := oneArg(d, &s); err != nil {
 		return err
 	}
 	dur, err := caddy.ParseDuration(s)

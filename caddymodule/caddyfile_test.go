@@ -113,36 +113,74 @@ func TestCaddyfile_ArgumentOnDirectiveLine_Refused(t *testing.T) {
 	}
 }
 
-// TestLoad_ConfigErrors: what adapts but cannot work fails at load
-// (Provision), with a message that says what to fix.
-func TestLoad_ConfigErrors(t *testing.T) {
+// TestCaddyfile_BadValues_FailAtAdaptWithTheLine: values that cannot work
+// fail when the Caddyfile is adapted, naming the option and the line.
+func TestCaddyfile_BadValues_FailAtAdaptWithTheLine(t *testing.T) {
+	for _, c := range badValues {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := adapt(":8080 {\n\tlogout {\n\t\tstore memory\n\t\t" + c.caddyfile + "\n\t}\n}\n")
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Fatalf("error %v does not contain %q and the line", err, c.want)
+			}
+		})
+	}
+}
+
+// TestLoad_BadJSONValues_FailAtLoad: the same values in JSON config fail
+// when the config loads, with the same message.
+func TestLoad_BadJSONValues_FailAtLoad(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	for _, c := range badValues {
+		t.Run(c.name, func(t *testing.T) {
+			handler := `{"handler":"logout","store":{"backend":"memory"},` + c.json + `}`
+			cfg := `{"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + handler + `]}]}}}}}`
+			var config caddy.Config
+			if err := json.Unmarshal([]byte(cfg), &config); err != nil {
+				t.Fatal(err)
+			}
+			err := caddy.Validate(&config)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+var badValues = []struct{ name, caddyfile, json, want string }{
+	{"short signing key", "signing_key 0123456789", `"signing_keys":["0123456789"]`, "must be at least 32 bytes (got 10)"},
+	{"default_return_url relative", "default_return_url /home", `"default_return_url":"/home"`, "default_return_url"},
+	{"default_return_url javascript", "default_return_url javascript:alert(1)", `"default_return_url":"javascript:alert(1)"`, "default_return_url"},
+	{"allowed_return_urls ftp", "allowed_return_urls ftp://files.example.com/", `"allowed_return_urls":["ftp://files.example.com/"]`, "allowed_return_urls"},
+	{"public_url relative", "public_url /auth", `"public_url":"/auth"`, `public_url: "/auth" must be an absolute http or https URL`},
+	{"error_url relative", "error_url /error", `"error_url":"/error"`, `error_url: "/error" must be an absolute http or https URL`},
+	{"endpoints not absolute", "endpoints self-service/logout", `"endpoints":"self-service/logout"`, "endpoints:"},
+	{"endpoints root", "endpoints /", `"endpoints":"/"`, "endpoints:"},
+	{"intercept relative", "intercept logout", `"intercept":["logout"]`, "intercept:"},
+	{"cookie name invalid", `cookie "a;b"`, `"cookies":["a;b"]`, "is not a valid cookie name"},
+	{"cookie_path relative", "cookie_path app", `"cookie_path":"app"`, "cookie_path"},
+	{"cookie_domain with slash", "cookie_domain example.com/x", `"cookie_domains":["example.com/x"]`, "cookie_domain"},
+	{"samesite", "cookie_samesite sideways", `"cookie_samesite":"sideways"`, "cookie_samesite: must be lax, strict or none"},
+	{"on_revoked redirect not a URL", `on_revoked redirect "https://x/ y"`, `"on_revoked":"redirect","on_revoked_redirect":"https://x/ y"`, "on_revoked redirect:"},
+	{"clear_site_data unknown", "clear_site_data everything", `"clear_site_data":["everything"]`, "clear_site_data:"},
+	{"on_store_error unknown", "on_store_error maybe", `"on_store_error":"maybe"`, "on_store_error:"},
+	{"cache max_entries huge", "cache {\n\t\t\tmax_entries 1000000000000\n\t\t}", `"cache":{"max_entries":1000000000000}`, "cache max_entries"},
+}
+
+// TestLoad_PlaceholderKeyErrors: keys from placeholders are checked when
+// they are resolved, at load.
+func TestLoad_PlaceholderKeyErrors(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	t.Setenv("SHORT_KEY", "tooshort")
 	cases := []struct{ name, body, want string }{
-		{"short signing key", "signing_key 0123456789", "signing_key #1 must be at least 32 bytes (got 10)"},
 		{"short key from env", "signing_key {env.SHORT_KEY}", "signing_key #1 must be at least 32 bytes (got 8)"},
 		{"key from missing env", "signing_key {env.LOGOUT_TEST_NO_SUCH_VAR}", "signing_key #1"},
 		{"key from missing file", "signing_key {file./nonexistent/logout.key}", "signing_key #1"},
-		{"default_return_url relative", "default_return_url /home", "default_return_url"},
-		{"default_return_url javascript", "default_return_url javascript:alert(1)", "default_return_url"},
-		{"allowed_return_urls ftp", "allowed_return_urls ftp://files.example.com/", "allowed_return_urls"},
-		{"public_url relative", "public_url /auth", `public_url "/auth" must be an absolute http or https URL`},
-		{"error_url relative", "error_url /error", `error_url "/error" must be an absolute http or https URL`},
-		{"endpoints not absolute", "endpoints self-service/logout", "endpoints:"},
-		{"endpoints root", "endpoints /", "endpoints:"},
-		{"intercept relative", "intercept logout", "intercept:"},
-		{"cookie name invalid", `cookie "a;b"`, "is not a valid cookie name"},
-		{"cookie_path relative", "cookie_path app", "cookie_path"},
-		{"cookie_domain with slash", "cookie_domain example.com/x", "cookie_domain"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := validate(t, ":8080 {\n\tlogout {\n\t\tstore memory\n\t\t"+c.body+"\n\t}\n}\n")
-			if err == nil {
-				t.Fatal("config loaded without error")
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v does not contain %q", err, c.want)
 			}
 		})
 	}

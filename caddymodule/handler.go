@@ -6,10 +6,9 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -150,6 +149,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // flowConfig checks and converts everything that needs no Caddy context.
+// The checks are the Caddyfile parser's too (options.go), so a Caddyfile
+// fails at adapt time with a line number, and JSON config fails here.
 func (h *Handler) flowConfig() (flow.Config, error) {
 	cfg := flow.Config{
 		Cookies:         h.Cookies,
@@ -161,94 +162,65 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 		SessionLifetime: time.Duration(h.SessionLifetime),
 		ClearSiteData:   h.ClearSiteData,
 	}
-	var err error
-	if cfg.Cookie.SameSite, err = parseSameSite(h.CookieSameSite); err != nil {
-		return cfg, err
-	}
-	for _, d := range h.CookieDomains {
-		if d == "" || strings.ContainsAny(d, " ;,/\\") {
-			return cfg, fmt.Errorf("logout: cookie_domain %q is not a domain", d)
+	err := func() (err error) {
+		if cfg.Cookie.SameSite, err = parseSameSite(h.CookieSameSite); err != nil {
+			return err
 		}
-	}
-	if h.CookiePath != "" && (!strings.HasPrefix(h.CookiePath, "/") || strings.ContainsAny(h.CookiePath, " ;,")) {
-		return cfg, fmt.Errorf("logout: cookie_path %q must be a path starting with /", h.CookiePath)
-	}
-	if h.PublicURL != "" {
-		if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {
-			return cfg, err
+		for _, d := range h.CookieDomains {
+			if err := checkCookieDomain(d); err != nil {
+				return err
+			}
 		}
-	}
-	if h.DefaultReturnURL != "" {
-		if cfg.DefaultReturnURL, err = flow.ParseDefaultReturnURL(h.DefaultReturnURL); err != nil {
-			return cfg, fmt.Errorf("logout: default_return_url: %w", err)
+		if err := checkCookiePath(h.CookiePath); err != nil {
+			return err
 		}
-	}
-	if cfg.ReturnPolicy, err = flow.NewReturnPolicy(h.AllowedReturnURLs); err != nil {
-		return cfg, fmt.Errorf("logout: %w", err)
-	}
-	if h.ErrorURL != "" {
-		if cfg.ErrorURL, err = parseAbsoluteURL("error_url", h.ErrorURL); err != nil {
-			return cfg, err
+		if h.PublicURL != "" {
+			if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {
+				return err
+			}
 		}
-	}
-	switch h.OnRevoked {
-	case "", "strip":
-		cfg.OnRevoked = flow.Strip
-	case "deny":
-		cfg.OnRevoked = flow.Deny
-	case "redirect":
-		cfg.OnRevoked = flow.Redirect
-		if h.OnRevokedRedirect == "" {
-			return cfg, fmt.Errorf("logout: on_revoked redirect needs a URL")
+		if h.DefaultReturnURL != "" {
+			if cfg.DefaultReturnURL, err = parseDefaultReturnURL(h.DefaultReturnURL); err != nil {
+				return err
+			}
 		}
-		if _, err := url.Parse(h.OnRevokedRedirect); err != nil || strings.ContainsAny(h.OnRevokedRedirect, " \t\r\n\\") {
-			return cfg, fmt.Errorf("logout: on_revoked redirect URL %q is not a URL", h.OnRevokedRedirect)
+		if cfg.ReturnPolicy, err = flow.NewReturnPolicy(h.AllowedReturnURLs); err != nil {
+			return err
+		}
+		if h.ErrorURL != "" {
+			if cfg.ErrorURL, err = parseAbsoluteURL("error_url", h.ErrorURL); err != nil {
+				return err
+			}
+		}
+		if cfg.OnRevoked, err = parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
+			return err
 		}
 		cfg.OnRevokedRedirect = h.OnRevokedRedirect
-	default:
-		return cfg, fmt.Errorf("logout: on_revoked must be strip, deny or redirect (got %q)", h.OnRevoked)
-	}
-	for _, t := range h.ClearSiteData {
-		if !validClearSiteData[t] {
-			return cfg, fmt.Errorf("logout: clear_site_data %q must be one of cache, cookies, storage, executionContexts, *", t)
+		for _, t := range h.ClearSiteData {
+			if err := checkClearSiteData(t); err != nil {
+				return err
+			}
 		}
-	}
-	switch h.OnStoreError {
-	case "", "allow":
-	case "deny":
-		cfg.DenyOnStoreError = true
-	default:
-		return cfg, fmt.Errorf("logout: on_store_error must be allow or deny (got %q)", h.OnStoreError)
-	}
-	if h.TokenTTL < 0 || h.SessionLifetime < 0 {
-		return cfg, fmt.Errorf("logout: token_ttl and session_lifetime must be positive")
-	}
-	if h.Cache != nil && (h.Cache.MaxEntries < 0 || h.Cache.NegativeTTL < 0) {
-		return cfg, fmt.Errorf("logout: cache max_entries and negative_ttl must be positive")
+		if cfg.DenyOnStoreError, err = parseOnStoreError(h.OnStoreError); err != nil {
+			return err
+		}
+		if h.TokenTTL < 0 || h.SessionLifetime < 0 {
+			return errors.New("token_ttl and session_lifetime must be positive")
+		}
+		if h.Cache != nil {
+			if err := checkMaxEntries(h.Cache.MaxEntries); err != nil {
+				return err
+			}
+			if h.Cache.NegativeTTL < 0 {
+				return errors.New("cache negative_ttl must be positive")
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		return cfg, fmt.Errorf("logout: %w", err)
 	}
 	return cfg, nil
-}
-
-var validClearSiteData = map[string]bool{"cache": true, "cookies": true, "storage": true, "executionContexts": true, "*": true}
-
-func parseSameSite(s string) (http.SameSite, error) {
-	switch strings.ToLower(s) {
-	case "", "lax":
-		return http.SameSiteLaxMode, nil
-	case "strict":
-		return http.SameSiteStrictMode, nil
-	case "none":
-		return http.SameSiteNoneMode, nil
-	}
-	return 0, fmt.Errorf("logout: cookie_samesite must be lax, strict or none (got %q)", s)
-}
-
-func parseAbsoluteURL(option, raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("logout: %s %q must be an absolute http or https URL", option, raw)
-	}
-	return u, nil
 }
 
 // Validate is done by Provision, which must parse everything anyway.
@@ -257,19 +229,18 @@ func (h *Handler) Validate() error { return nil }
 // ServeHTTP hands the request to the flows, and offers {http.logout.url}
 // to the handlers after it (templates, header, reverse_proxy header_up).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Only a request with cookies can have a logout URL; the rest pay
-	// nothing. The value is computed only if some handler asks for it,
-	// after the guard, so a stripped revoked cookie yields "".
-	if len(r.Header["Cookie"]) > 0 {
-		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-			repl.Map(func(key string) (any, bool) {
-				if key != logoutURLPlaceholder {
-					return nil, false
-				}
-				u, _ := h.gateway.LogoutURL(r)
-				return u, true
-			})
-		}
+	// The value is computed only if some handler asks for it, after the
+	// guard, so a stripped revoked cookie yields "". It is registered on
+	// every request, since an unknown placeholder would reach the app as
+	// the literal text "{http.logout.url}".
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(func(key string) (any, bool) {
+			if key != logoutURLPlaceholder {
+				return nil, false
+			}
+			u, _ := h.gateway.LogoutURL(r)
+			return u, true
+		})
 	}
 	return h.gateway.ServeHTTP(w, r, next)
 }

@@ -156,7 +156,10 @@ func (c *cacheStats) Collect(ch chan<- prometheus.Metric) {
 func backendOf(pc *pooledCache) session.Store {
 	s := pc.cache.Store()
 	if t, ok := s.(timedStore); ok {
-		return t.Store
+		s = t.Store
+	}
+	if p, ok := s.(*pooledStore); ok {
+		s = p.Store
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -20,11 +21,55 @@ var (
 	cachePool = caddy.NewUsagePool()
 )
 
-// pooledStore is a backend in storePool.
-type pooledStore struct{ session.Store }
+// pooledStore is a backend in storePool. Several caches can sit on one
+// store (configs with different cache settings), so a revocation made
+// through one of them is announced to all: none may keep a stale "not
+// revoked" answer on the node that made it.
+type pooledStore struct {
+	session.Store
+	mu   sync.RWMutex
+	subs map[int]func(session.ID, bool)
+	next int
+}
+
+// Revoke implements session.Store, announcing the revocation locally.
+func (p *pooledStore) Revoke(ctx context.Context, id session.ID, until time.Time) error {
+	if err := p.Store.Revoke(ctx, id, until); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, fn := range p.subs {
+		fn(id, false)
+	}
+	return nil
+}
+
+// Subscribe implements session.Broadcaster: local revocations, and the
+// backend's own announcements from other nodes when it has them.
+func (p *pooledStore) Subscribe(fn func(session.ID, bool)) func() {
+	p.mu.Lock()
+	if p.subs == nil {
+		p.subs = map[int]func(session.ID, bool){}
+	}
+	n := p.next
+	p.next++
+	p.subs[n] = fn
+	p.mu.Unlock()
+	unsubscribeBackend := func() {}
+	if b, ok := p.Store.(session.Broadcaster); ok {
+		unsubscribeBackend = b.Subscribe(fn)
+	}
+	return func() {
+		p.mu.Lock()
+		delete(p.subs, n)
+		p.mu.Unlock()
+		unsubscribeBackend()
+	}
+}
 
 // Destruct implements caddy.Destructor.
-func (p pooledStore) Destruct() error { return p.Close() }
+func (p *pooledStore) Destruct() error { return p.Close() }
 
 // pooledCache is a cache in cachePool, holding a reference to its store.
 type pooledCache struct {
@@ -69,12 +114,12 @@ func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions, 
 			if err != nil {
 				return nil, err
 			}
-			return pooledStore{s}, nil
+			return &pooledStore{Store: s}, nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		c, err := session.NewCache(timedStore{sv.(pooledStore).Store}, opts)
+		c, err := session.NewCache(timedStore{sv.(*pooledStore)}, opts)
 		if err != nil {
 			_, _ = storePool.Delete(storeKey)
 			return nil, err

@@ -240,20 +240,20 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			r.Addresses = append(r.Addresses, args...)
 		case "master_name":
-			if err := oneArg(d, &r.MasterName); err != nil {
+			if _, err := oneArg(d, &r.MasterName); err != nil {
 				return err
 			}
 		case "username":
-			if err := oneArg(d, &r.Username); err != nil {
+			if _, err := oneArg(d, &r.Username); err != nil {
 				return err
 			}
 		case "password":
-			if err := oneArg(d, &r.Password); err != nil {
+			if _, err := oneArg(d, &r.Password); err != nil {
 				return err
 			}
 		case "db":
 			var s string
-			if err := oneArg(d, &s); err != nil {
+			if _, err := oneArg(d, &s); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(s)
@@ -267,7 +267,7 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			r.TLS = true
 		case "key_prefix":
-			if err := oneArg(d, &r.KeyPrefix); err != nil {
+			if _, err := oneArg(d, &r.KeyPrefix); err != nil {
 				return err
 			}
 			if err := checkKeyPrefix(r.KeyPrefix); err != nil {

@@ -41,14 +41,15 @@ func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
 		fail(errBadRequest("The URL query could not be parsed."), "bad_request")
 		return
 	}
-	returnTo, e := g.checkReturnTo(r, q)
-	if e != nil {
-		fail(e, "forbidden")
-		return
-	}
+	// Kratos's order: the session first, then return_to.
 	id, e, result := g.activeSession(w, r, "browser_create")
 	if e != nil {
 		fail(e, result)
+		return
+	}
+	returnTo, e := g.checkReturnTo(r, q)
+	if e != nil {
+		fail(e, "forbidden")
 		return
 	}
 
@@ -202,10 +203,10 @@ func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https boo
 func (g *Gateway) checkReturnTo(r *http.Request, q url.Values) (string, *Error) {
 	values := q["return_to"]
 	switch {
-	case len(values) == 0 || values[0] == "":
-		return "", nil
 	case len(values) > 1:
 		return "", errBadRequest("The return_to parameter must be given only once.")
+	case len(values) == 0 || values[0] == "":
+		return "", nil
 	}
 	u, err := g.cfg.ReturnPolicy.Check(values[0], g.defaultReturn(r))
 	if err != nil {

@@ -653,3 +653,19 @@ func TestLogoutURLForPage_NoOrOverlongCookie_False(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateLogout_SessionCheckedBeforeReturnTo: Kratos answers 401 for a
+// missing session before it looks at return_to.
+func TestCreateLogout_SessionCheckedBeforeReturnTo(t *testing.T) {
+	h := newHarness(t)
+	res := h.serve(get(browserPath+"?return_to=https://evil.com/", asJSON), nil)
+	assertNoSessionError(t, res)
+}
+
+// TestReturnTo_EmptyThenValue_IsGivenTwice: an empty first value does not
+// hide a second one.
+func TestReturnTo_EmptyThenValue_IsGivenTwice(t *testing.T) {
+	h := newHarness(t)
+	res := h.serve(get(browserPath+"?return_to=&return_to=https://evil.com/", asJSON, cookie(cookieName, "s1")), nil)
+	jsonError(t, res, http.StatusBadRequest)
+}

@@ -49,20 +49,20 @@ func (a CookieAttributes) deletionCookies(name string, https bool) []string {
 	return out
 }
 
-// cookieClearer holds the deletion headers, rendered once at load for both
-// schemes, so clearing on the request path is only header appends.
+// cookieClearer holds the deletion headers of the configured names,
+// rendered once at load for both schemes, so clearing on the request path
+// is only header appends. Other spellings and chunks the request carries
+// are rendered when met.
 type cookieClearer struct {
-	attrs CookieAttributes
-	names []string
-	plain []string // for http
-	tls   []string // for https
+	attrs  CookieAttributes
+	names  []string
+	render map[string][2][]string // name -> deletions over http, over https
 }
 
 func newCookieClearer(names []string, attrs CookieAttributes) *cookieClearer {
-	c := &cookieClearer{attrs: attrs, names: names}
+	c := &cookieClearer{attrs: attrs, names: names, render: map[string][2][]string{}}
 	for _, n := range names {
-		c.plain = append(c.plain, attrs.deletionCookies(n, false)...)
-		c.tls = append(c.tls, attrs.deletionCookies(n, true)...)
+		c.render[n] = [2][]string{attrs.deletionCookies(n, false), attrs.deletionCookies(n, true)}
 	}
 	return c
 }
@@ -70,32 +70,24 @@ func newCookieClearer(names []string, attrs CookieAttributes) *cookieClearer {
 // clearAll deletes every configured session cookie, and every chunk or
 // other spelling of one that the request carries.
 func (c *cookieClearer) clearAll(w http.ResponseWriter, r *http.Request, https bool) {
-	h := w.Header()
-	set := c.plain
-	if https {
-		set = c.tls
-	}
-	for _, v := range set {
-		h.Add("Set-Cookie", v)
-	}
 	for _, n := range c.names {
-		for _, chunk := range relatedNames(r.Header, n) {
-			for _, v := range c.attrs.deletionCookies(chunk, https) {
-				h.Add("Set-Cookie", v)
-			}
-		}
+		c.clearOne(w, r, n, https)
 	}
 }
 
-// clearOne deletes one cookie (and its chunks): the guard clears only the
-// credential it found revoked.
+// clearOne deletes one configured cookie, with its chunks and other
+// spellings: the guard clears only the credential it found revoked.
 func (c *cookieClearer) clearOne(w http.ResponseWriter, r *http.Request, name string, https bool) {
 	h := w.Header()
-	for _, v := range c.attrs.deletionCookies(name, https) {
+	scheme := 0
+	if https {
+		scheme = 1
+	}
+	for _, v := range c.render[name][scheme] {
 		h.Add("Set-Cookie", v)
 	}
-	for _, chunk := range relatedNames(r.Header, name) {
-		for _, v := range c.attrs.deletionCookies(chunk, https) {
+	for _, related := range relatedNames(r.Header, name) {
+		for _, v := range c.attrs.deletionCookies(related, https) {
 			h.Add("Set-Cookie", v)
 		}
 	}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
 	"sort"
 	"strconv"
@@ -193,8 +194,11 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 			if !chunked {
 				continue
 			}
-			if v, ok := joinedChunks(r.Header, name); ok {
-				if !fn(credential{kind: fromChunkedCookie, name: name, value: v}) {
+			if first, last, ok := joinedChunks(r.Header, name); ok {
+				if !fn(credential{kind: fromChunkedCookie, name: name, value: first}) {
+					return
+				}
+				if last != first && !fn(credential{kind: fromChunkedCookie, name: name, value: last}) {
 					return
 				}
 			}
@@ -202,9 +206,11 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 	}
 	// Every value of the token headers, not only the first: apps differ in
 	// which of several they read.
-	for _, v := range r.Header[g.cfg.TokenHeader] {
-		if v != "" && !fn(credential{kind: fromTokenHeader, name: g.cfg.TokenHeader, value: v}) {
-			return
+	for _, name := range g.tokenHeaders {
+		for _, v := range r.Header[name] {
+			if v != "" && !fn(credential{kind: fromTokenHeader, name: name, value: v}) {
+				return
+			}
 		}
 	}
 	for _, h := range r.Header["Authorization"] {
@@ -229,8 +235,11 @@ func (g *Gateway) primaryCookie(r *http.Request) (credential, bool) {
 }
 
 // joinedChunks reassembles a chunked cookie (`name.0`, `name.1`, ... or
-// `name_0`, ...) in index order. It reports false when there are no chunks.
-func joinedChunks(h http.Header, base string) (string, bool) {
+// `name_0`, ...) in index order. When an index repeats, apps differ in
+// which copy they keep, so it returns both readings: every first copy, and
+// every last one (equal when nothing repeats). It reports false when there
+// are no chunks.
+func joinedChunks(h http.Header, base string) (first, last string, ok bool) {
 	type chunk struct {
 		i int
 		v string
@@ -243,29 +252,39 @@ func joinedChunks(h http.Header, base string) (string, bool) {
 		return true
 	})
 	if len(chunks) == 0 {
-		return "", false
+		return "", "", false
 	}
 	sort.SliceStable(chunks, func(a, b int) bool { return chunks[a].i < chunks[b].i })
-	var sb strings.Builder
-	for _, c := range chunks {
-		sb.WriteString(c.v)
+	var f, l strings.Builder
+	for k, c := range chunks {
+		if k == 0 || chunks[k-1].i != c.i {
+			f.WriteString(c.v)
+		}
+		if k == len(chunks)-1 || chunks[k+1].i != c.i {
+			l.WriteString(c.v)
+		}
 	}
-	return sb.String(), sb.Len() > 0
+	return f.String(), l.String(), f.Len() > 0 || l.Len() > 0
 }
 
 // bearerToken extracts the token of an `Authorization: Bearer <token>`
 // header (scheme case-insensitive).
 func bearerToken(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+	const scheme = "bearer"
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || (h[len(scheme)] != ' ' && h[len(scheme)] != '\t') {
 		return "", false
 	}
-	v := strings.TrimSpace(h[len(prefix):])
+	// Any run of blanks after the scheme: frameworks that split the
+	// header on whitespace accept a tab as well as a space.
+	v := strings.TrimLeft(h[len(scheme):], " \t")
+	v = strings.TrimRight(v, " \t")
 	return v, v != ""
 }
 
 // relatedNames lists the cookies of the request that are base under
-// another spelling, or chunks of it, so they can be cleared too.
+// another spelling, or chunks of it, so they can be cleared too. The list
+// is capped: a request stuffed with thousands of spellings gets the first
+// maxRelatedNames deleted, not a response of thousands of headers.
 func relatedNames(h http.Header, base string) []string {
 	var names []string
 	eachCookie(h, func(n, _ string) bool {
@@ -273,10 +292,14 @@ func relatedNames(h http.Header, base string) []string {
 		if (chunk || sameCookieName(n, base) && n != base) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
-		return true
+		return len(names) < maxRelatedNames
 	})
 	return names
 }
+
+// maxRelatedNames bounds relatedNames (and the quadratic duplicate check
+// in it): real clients send a few chunks, not hundreds.
+const maxRelatedNames = 32
 
 // stripCredential removes one credential from the request before the app
 // sees it: the app then treats the visitor as anonymous.
@@ -301,4 +324,32 @@ func stripCredential(r *http.Request, c credential) {
 			r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
 		}
 	}
+}
+
+// headerSpellings lists the names under which a header reaches an app:
+// Go keeps `X_Session_Token` apart from `X-Session-Token`, but CGI-style
+// backends (FastCGI, Rack, WSGI) map both to HTTP_X_SESSION_TOKEN. Each
+// '-' may come as '_'; the names are canonical as net/http stores them.
+func headerSpellings(name string) []string {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	var hyphens []int
+	for i := 0; i < len(name); i++ {
+		if name[i] == '-' {
+			hyphens = append(hyphens, i)
+		}
+	}
+	if len(hyphens) > 4 {
+		hyphens = hyphens[:4] // 16 spellings at most; longer names are not tokens' names
+	}
+	out := []string{name}
+	for mask := 1; mask < 1<<len(hyphens); mask++ {
+		b := []byte(name)
+		for k, i := range hyphens {
+			if mask&(1<<k) != 0 {
+				b[i] = '_'
+			}
+		}
+		out = append(out, textproto.CanonicalMIMEHeaderKey(string(b)))
+	}
+	return out
 }

@@ -104,8 +104,11 @@ func TestEachCredential_SameAsTwoPasses(t *testing.T) {
 				}
 				return true
 			})
-			if v, ok := joinedChunks(req.Header, name); ok {
-				want = append(want, credential{kind: fromChunkedCookie, name: name, value: v})
+			if first, last, ok := joinedChunks(req.Header, name); ok {
+				want = append(want, credential{kind: fromChunkedCookie, name: name, value: first})
+				if last != first {
+					want = append(want, credential{kind: fromChunkedCookie, name: name, value: last})
+				}
 			}
 		}
 		if !slices.Equal(got, want) {

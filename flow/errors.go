@@ -128,6 +128,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *Error, b
 // writeErrorPage is the browser's answer when no error UI is configured.
 func writeErrorPage(w http.ResponseWriter, e *Error) {
 	h := w.Header()
+	h.Set("Ory-Error-Id", e.ID)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'")

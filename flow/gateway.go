@@ -104,6 +104,7 @@ type Gateway struct {
 	cfg Config
 
 	browserPath, apiPath, errorsPath string
+	tokenHeaders                     []string // every spelling of cfg.TokenHeader
 	intercept                        *interceptMatcher
 	cookies                          *cookieClearer
 	clearSiteData                    string
@@ -121,8 +122,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Cookies = []string{DefaultCookie}
 	}
 	for _, c := range cfg.Cookies {
-		if !validCookieName(c) {
-			return nil, fmt.Errorf("cookie: %q is not a valid cookie name", c)
+		if err := CheckCookieName(c); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.TokenHeader == "" {
@@ -138,8 +139,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	if !strings.HasPrefix(cfg.Prefix, "/") || path.Clean(cfg.Prefix) != cfg.Prefix || cfg.Prefix == "/" {
-		return nil, fmt.Errorf("endpoints: %q must be a clean absolute path such as %s", cfg.Prefix, DefaultPrefix)
+	if err := CheckPrefix(cfg.Prefix); err != nil {
+		return nil, err
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
@@ -180,13 +181,14 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:         cfg,
-		browserPath: cfg.Prefix + "/browser",
-		apiPath:     cfg.Prefix + "/api",
-		errorsPath:  path.Join(path.Dir(cfg.Prefix), "errors"),
-		intercept:   im,
-		cookies:     newCookieClearer(cfg.Cookies, cfg.Cookie),
-		audit:       cfg.Logger.Named("audit"),
+		cfg:          cfg,
+		browserPath:  cfg.Prefix + "/browser",
+		apiPath:      cfg.Prefix + "/api",
+		errorsPath:   path.Join(path.Dir(cfg.Prefix), "errors"),
+		intercept:    im,
+		cookies:      newCookieClearer(cfg.Cookies, cfg.Cookie),
+		tokenHeaders: headerSpellings(cfg.TokenHeader),
+		audit:        cfg.Logger.Named("audit"),
 	}
 	if p := strings.TrimSuffix(cfg.Cookie.Path, "/"); p != "" && cfg.Prefix != p && !strings.HasPrefix(cfg.Prefix, p+"/") {
 		// Browsers send a cookie only under its Path: the browser flow
@@ -231,9 +233,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		// with error_url; without it the path stays the app's.
 		g.serveErrors(w, r)
 		return nil
-	case g.intercept.matches(p) && r.Method != http.MethodHead && r.Method != http.MethodOptions:
-		// HEAD and OPTIONS never log out: link checkers and CORS
-		// preflights are not the user asking to leave.
+	case g.intercept.matches(p) && r.Method != http.MethodHead && r.Method != http.MethodOptions && !isPrefetch(r):
+		// HEAD, OPTIONS and prefetches never log out: link checkers, CORS
+		// preflights and speculative loads are not the user asking to leave.
 		return g.serveIntercept(w, r, next)
 	}
 	return g.guard(w, r, next)
@@ -299,6 +301,22 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// CheckCookieName checks a `cookie` option: an RFC 6265 token.
+func CheckCookieName(name string) error {
+	if !validCookieName(name) {
+		return fmt.Errorf("cookie: %q is not a valid cookie name", name)
+	}
+	return nil
+}
+
+// CheckPrefix checks an `endpoints` option.
+func CheckPrefix(prefix string) error {
+	if !strings.HasPrefix(prefix, "/") || path.Clean(prefix) != prefix || prefix == "/" {
+		return fmt.Errorf("endpoints: %q must be a clean absolute path such as %s", prefix, DefaultPrefix)
+	}
+	return nil
 }
 
 // validCookieName accepts an RFC 6265 token.

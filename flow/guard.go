@@ -93,7 +93,14 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 	}
 	switch g.cfg.OnRevoked {
 	case Deny:
-		g.writeError(w, r, errNoSession(), !wantsJSON(r))
+		// A 401 for the request itself, not a trip to the error UI: the
+		// browser asked for an app page and should see that it was refused.
+		setNoCache(w.Header())
+		if wantsJSON(r) {
+			writeJSONError(w, errNoSession())
+		} else {
+			writeErrorPage(w, errNoSession())
+		}
 		return nil
 	case Redirect:
 		if wantsJSON(r) {
@@ -104,8 +111,9 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 		http.Redirect(w, r, g.cfg.OnRevokedRedirect, http.StatusSeeOther)
 		return nil
 	}
-	// Strip: the app sees an anonymous visitor; a valid credential riding
-	// along stays.
+	// Strip: the app sees an anonymous visitor. Credentials of another
+	// name or kind riding along stay; a valid cookie sharing the revoked
+	// one's name goes with it (the request is not worth untangling).
 	for _, c := range revoked {
 		stripCredential(r, c)
 	}

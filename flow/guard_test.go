@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -217,11 +218,9 @@ func TestGuard_Deny(t *testing.T) {
 		{name: "browser gets a page", opts: []reqOpt{accept("text/html")}, check: func(t *testing.T, res *http.Response) {
 			assertErrorPage(t, res, http.StatusUnauthorized, reasonNoSession)
 		}},
-		{name: "browser goes to the error UI", errorURL: "https://ui.example.com/error", check: func(t *testing.T, res *http.Response) {
-			assertStatus(t, res, http.StatusSeeOther)
-			if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, "https://ui.example.com/error?id=") {
-				t.Errorf("Location %q", loc)
-			}
+		// SPEC 1.7: deny is a 401 for the page asked for, even with an error UI.
+		{name: "browser gets the page even with an error UI", errorURL: "https://ui.example.com/error", check: func(t *testing.T, res *http.Response) {
+			assertErrorPage(t, res, http.StatusUnauthorized, reasonNoSession)
 		}},
 	}
 	for _, tt := range tests {
@@ -499,5 +498,74 @@ func TestGuard_RefusalAuditLog_SampledAgainstFloods(t *testing.T) {
 	}
 	if revoked != requests {
 		t.Fatalf("metric counted %d of %d refusals", revoked, requests)
+	}
+}
+
+// TestGuard_RepeatedChunkIndex_BothReadingsChecked: apps keep either the
+// first or the last of a repeated chunk; a junk copy must not hide the
+// revoked one in either order.
+func TestGuard_RepeatedChunkIndex_BothReadingsChecked(t *testing.T) {
+	for _, raw := range []string{
+		"sid.0=AAA; sid.1=BBB; sid.1=JUNK",
+		"sid.0=AAA; sid.1=JUNK; sid.1=BBB",
+		"sid.0=JUNK; sid.0=AAA; sid.1=BBB",
+	} {
+		t.Run(raw, func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("AAABBB")
+			a := &app{}
+			assertStatus(t, h.serve(get("/", cookies(raw)), a), http.StatusOK)
+			if got := a.request(t).Header.Get("Cookie"); got != "" {
+				t.Fatalf("the app saw Cookie %q", got)
+			}
+		})
+	}
+}
+
+// TestGuard_TokenHeaderWithUnderscores_StillCaught: CGI-style backends
+// (php_fastcgi, Rack, WSGI) read X_Session_Token as X-Session-Token.
+func TestGuard_TokenHeaderWithUnderscores_StillCaught(t *testing.T) {
+	for _, name := range []string{"X_session_token", "X-Session_token", "X_session-Token"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.revoke("dead-token")
+			r := get("/")
+			r.Header[name] = []string{"dead-token"}
+			a := &app{}
+			assertStatus(t, h.serve(r, a), http.StatusOK)
+			if v := a.request(t).Header[name]; len(v) != 0 {
+				t.Fatalf("the app saw %s: %q", name, v)
+			}
+		})
+	}
+}
+
+func TestGuard_BearerWithTab_StillCaught(t *testing.T) {
+	h := newHarness(t)
+	h.revoke("dead-token")
+	a := &app{}
+	assertStatus(t, h.serve(get("/", header("Authorization", "Bearer\tdead-token")), a), http.StatusOK)
+	if v := a.request(t).Header.Get("Authorization"); v != "" {
+		t.Fatalf("the app saw Authorization %q", v)
+	}
+}
+
+// TestIntercept_CookieSpellingFlood_BoundedAnswer: thousands of spellings
+// of the session cookie's chunks get a bounded number of deletions.
+func TestIntercept_CookieSpellingFlood_BoundedAnswer(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout"))
+	var b strings.Builder
+	for i := range 5000 {
+		name := []byte("sid.")
+		for k := range 3 {
+			if i&(1<<k) != 0 {
+				name[k] -= 'a' - 'A'
+			}
+		}
+		fmt.Fprintf(&b, "%s%d=x; ", name, i%100)
+	}
+	res := h.serve(get("/logout", cookies(b.String())), &app{})
+	if n := len(res.Header.Values("Set-Cookie")); n > 64 {
+		t.Fatalf("%d Set-Cookie headers for a stuffed Cookie header", n)
 	}
 }

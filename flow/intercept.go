@@ -24,24 +24,59 @@ type interceptMatcher struct {
 func newInterceptMatcher(paths []string) (*interceptMatcher, error) {
 	m := &interceptMatcher{paths: map[string]bool{}}
 	for _, p := range paths {
-		if !strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("intercept: %q must be an absolute path such as /logout", p)
+		if err := CheckInterceptPath(p); err != nil {
+			return nil, err
 		}
-		n, ok := normalizePath(p)
-		if !ok {
-			return nil, fmt.Errorf("intercept: %q is not a usable path", p)
-		}
+		n, _ := normalizePath(p)
 		m.paths[n] = true
 	}
 	return m, nil
+}
+
+// CheckInterceptPath checks an `intercept` option.
+func CheckInterceptPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("intercept: %q must be an absolute path such as /logout", p)
+	}
+	if _, ok := normalizePath(p); !ok {
+		return fmt.Errorf("intercept: %q is not a usable path", p)
+	}
+	return nil
 }
 
 func (m *interceptMatcher) matches(p string) bool {
 	if len(m.paths) == 0 {
 		return false
 	}
+	if plainPath(p) {
+		// Already in normal form: no need to build one on every request.
+		return m.paths[p]
+	}
 	n, ok := normalizePath(p)
 	return ok && m.paths[n]
+}
+
+// plainPath reports whether normalizePath would return p unchanged:
+// lowercase, no encoding, ;params, backslashes, empty or dot segments, or
+// trailing slash. Most requests' paths are.
+func plainPath(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		switch c := p[i]; {
+		case 'A' <= c && c <= 'Z', c >= 0x80, c == '%', c == ';', c == '\\':
+			return false
+		case c == '/' && p[i-1] == '/':
+			return false
+		case c == '.' && p[i-1] == '/':
+			return false
+		}
+	}
+	return true
 }
 
 // normalizePath reduces a path to the form an app would most plausibly
@@ -74,6 +109,14 @@ func normalizePath(p string) (string, bool) {
 		}
 	}
 	return "/" + strings.Join(out, "/"), true
+}
+
+// isPrefetch reports a speculative request (link prefetch, prerender):
+// the browser guessing, not the user asking to leave.
+func isPrefetch(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Sec-Purpose"), "prefetch") ||
+		strings.EqualFold(r.Header.Get("Purpose"), "prefetch") ||
+		strings.EqualFold(r.Header.Get("X-Moz"), "prefetch")
 }
 
 // serveIntercept runs an intercepted logout: the session is revoked first
@@ -167,10 +210,28 @@ func (iw *interceptWriter) WriteHeader(code int) {
 		return
 	}
 	iw.finishHeaders()
-	if loc := iw.Header().Get("Location"); loc != "" {
-		iw.Header().Set("Location", iw.g.safeLocation(iw.r, loc))
+	h := iw.Header()
+	if loc := h.Get("Location"); loc != "" {
+		h.Set("Location", iw.g.safeLocation(iw.r, loc))
+	}
+	if refresh := h.Get("Refresh"); refresh != "" {
+		h.Set("Refresh", iw.g.safeRefresh(iw.r, refresh))
 	}
 	iw.ResponseWriter.WriteHeader(code)
+}
+
+// safeRefresh applies safeLocation to the target of a `Refresh: <delay>;
+// url=<target>` header, the other way an app redirects.
+func (g *Gateway) safeRefresh(r *http.Request, refresh string) string {
+	delay, target, found := strings.Cut(refresh, ";")
+	target = strings.TrimSpace(target)
+	if len(target) >= 4 && strings.EqualFold(target[:4], "url=") {
+		target = strings.Trim(strings.TrimSpace(target[4:]), `"'`)
+	}
+	if !found || target == "" {
+		return strings.TrimSpace(delay) // a plain reload of this page
+	}
+	return strings.TrimSpace(delay) + "; url=" + g.safeLocation(r, target)
 }
 
 // finishHeaders adds what every intercepted logout answer carries.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -375,5 +376,49 @@ func TestIntercept_HeadAndOptions_NeverLogOut(t *testing.T) {
 				t.Errorf("%s cleared cookies: %q", method, sc)
 			}
 		})
+	}
+}
+
+func TestIntercept_Prefetch_NeverLogsOut(t *testing.T) {
+	for _, hdr := range [][2]string{{"Sec-Purpose", "prefetch"}, {"Sec-Purpose", "prefetch;prerender"}, {"Purpose", "prefetch"}} {
+		t.Run(hdr[0]+": "+hdr[1], func(t *testing.T) {
+			h := newHarness(t, withIntercept("/logout"))
+			a := &app{}
+			h.serve(get("/logout", cookies("sid=s1"), header(hdr[0], hdr[1])), a)
+			a.request(t)
+			h.assertNotRevoked("s1")
+		})
+	}
+}
+
+func TestIntercept_AppRefreshToAnotherSite_Rewritten(t *testing.T) {
+	for _, refresh := range []string{"0; url=https://evil.example/", "0;URL='https://evil.example/'", "3; url=//evil.example/x"} {
+		t.Run(refresh, func(t *testing.T) {
+			h := newHarness(t, withIntercept("/logout"))
+			a := &app{header: http.Header{"Refresh": {refresh}}}
+			res := h.serve(get("/logout", cookies("sid=s1")), a)
+			if got := res.Header.Get("Refresh"); strings.Contains(got, "evil") || !strings.Contains(got, "url=https://app.example.com/") {
+				t.Fatalf("Refresh %q", got)
+			}
+		})
+	}
+	h := newHarness(t, withIntercept("/logout"))
+	res := h.serve(get("/logout", cookies("sid=s1")), &app{header: http.Header{"Refresh": {"5"}}})
+	if got := res.Header.Get("Refresh"); got != "5" {
+		t.Fatalf("a plain reload Refresh became %q", got)
+	}
+}
+
+func TestIntercept_PlainPathFastPath_AgreesWithNormalisation(t *testing.T) {
+	h := newHarness(t, withIntercept("/logout", "/user/sign-out"))
+	for i, p := range []string{"/logout", "/user/sign-out", "/LOGOUT", "/user//sign-out", "/user/./sign-out", "/Logout/", "/logout;x=1"} {
+		sid := "caught" + strconv.Itoa(i)
+		h.serve(newReqRawPath("GET", p, cookies("sid="+sid)), &app{})
+		h.assertRevoked(sid)
+	}
+	for i, p := range []string{"/logouts", "/user/sign", "/", "/.well-known/x"} {
+		sid := "passed" + strconv.Itoa(i)
+		h.serve(newReqRawPath("GET", p, cookies("sid="+sid)), &app{})
+		h.assertNotRevoked(sid)
 	}
 }

@@ -53,12 +53,14 @@ func ParseID(s string) (ID, error) {
 }
 
 // CookieID is the ID of a session cookie's value. Apps decode cookie
-// values before they look a session up (PHP with urldecode, Express with
+// values before they look a session up (PHP with rawurldecode, Express with
 // decodeURIComponent), so to them `%61bc` is the same session as `abc`. The
-// ID is taken over the decoded value, so no re-spelling of a revoked
-// cookie gets past the guard. '+' counts as a space, as PHP reads it; that
-// only merges spellings that no single real cookie has. Invalid escapes stay
-// as they are, as both decoders leave them.
+// ID is taken over the decoded value, so no re-spelling of a revoked cookie
+// gets past the guard. '+' and space count as one character (decoders
+// differ on '+': form decoding reads it as a space, cookie decoding keeps
+// it), so `a+b`, `a%2Bb`, `a%20b` are one session whichever an app uses;
+// that only merges spellings no single real cookie has. Invalid escapes
+// stay as they are, as both decoders leave them.
 //
 // It does not allocate for values up to a few hundred bytes.
 func CookieID(value string) ID {
@@ -72,12 +74,12 @@ func CookieID(value string) ID {
 	}
 	for i := 0; i < len(value); i++ {
 		c := value[i]
-		switch {
-		case c == '+':
-			c = ' '
-		case c == '%' && i+2 < len(value) && isHex(value[i+1]) && isHex(value[i+2]):
+		if c == '%' && i+2 < len(value) && isHex(value[i+1]) && isHex(value[i+2]) {
 			c = unhex(value[i+1])<<4 | unhex(value[i+2])
 			i += 2
+		}
+		if c == '+' {
+			c = ' '
 		}
 		buf = append(buf, c)
 	}

@@ -13,8 +13,10 @@ func TestCookieID_SpellingsAppsDecodeAlikeAreOneSession(t *testing.T) {
 		{"abc", "%61%62%63"},
 		{"s:node.sig", "s%3Anode.sig"}, // Express's connect.sid
 		{"s:node.sig", "s%3anode.sig"}, // either hex case
-		{"a b", "a+b"},                 // PHP reads + as a space
+		{"a b", "a+b"},                 // form decoding reads + as a space
 		{"a b", "a%20b"},
+		{"s:a+b", "s%3Aa%2Bb"}, // Express keeps +: its %2B spelling is the same session
+		{"a%2Bb", "a+b"},
 		{"%zz", "%zz"}, // invalid escapes stay as they are
 		{"100%", "100%"},
 		{strings.Repeat("%41", 400), strings.Repeat("A", 400)}, // longer than the stack buffer

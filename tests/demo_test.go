@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -91,5 +92,43 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 	})
 	if strings.Contains(p.logs.String(), `"level":"error"`) {
 		t.Errorf("errors in the demo's log:\n%s", p.logs.String())
+	}
+}
+
+// TestPlaceholder_LogoutURL_NeverLiteral: {http.logout.url} is a signed
+// URL for a request with a session cookie and empty for any other, never
+// the placeholder's own text. (The stand-in app reports the header it gets
+// as X-Session-Token, the one header it echoes.)
+func TestPlaceholder_LogoutURL_NeverLiteral(t *testing.T) {
+	app := startUpstream(t)
+	p := startCaddy(t, "", func(admin, port int) string {
+		return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+}
+http://127.0.0.1:%d {
+	logout {
+		cookie sid
+	}
+	reverse_proxy 127.0.0.1:%d {
+		header_up X-Session-Token {http.logout.url}
+	}
+}
+`, admin, port, app.port)
+	})
+	for _, c := range []struct{ name, cookie, wantPrefix string }{
+		{"no Cookie header", "", ""},
+		{"other cookies only", "theme=dark", ""},
+		{"session cookie", "sid=placeholder-session", p.url("/self-service/logout?token=")},
+	} {
+		h := http.Header{}
+		if c.cookie != "" {
+			h.Set("Cookie", c.cookie)
+		}
+		_, body := do(t, http.DefaultClient, "GET", p.url("/page"), h, "")
+		got := seen(t, body).Token
+		if c.wantPrefix == "" && got != "" || !strings.HasPrefix(got, c.wantPrefix) {
+			t.Errorf("%s: the app got %q", c.name, got)
+		}
 	}
 }

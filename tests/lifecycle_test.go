@@ -232,3 +232,40 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 		t.Fatalf("panic in logs:\n%s", p.logs.String())
 	}
 }
+
+// TestE2E_TwoCachesOnOneStore_RevocationSeenByBoth: two sites share the
+// default bolt store but configure different caches. A logout through one
+// must be refused at once by the other, even though the other had just
+// cached the session as valid (with a negative_ttl of an hour).
+func TestE2E_TwoCachesOnOneStore_RevocationSeenByBoth(t *testing.T) {
+	app := startUpstream(t)
+	var portB int
+	p := startCaddy(t, "", func(admin, port int) string {
+		portB = freePort(t)
+		return siteConfig(admin, port, app.port, "on_revoked deny") + fmt.Sprintf(`
+http://127.0.0.1:%d {
+	logout {
+		on_revoked deny
+		cache {
+			negative_ttl 1h
+		}
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+`, portB, app.port)
+	})
+	siteB := fmt.Sprintf("http://127.0.0.1:%d", portB)
+	token := "shared-" + randomValue()
+	h := http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}
+	if resp, _ := do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("site B before logout: %s", resp.Status)
+	}
+	resp, _ := do(t, http.DefaultClient, "DELETE", p.url("/self-service/logout/api"),
+		http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout through site A: %s", resp.Status)
+	}
+	if resp, body := do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("site B right after the logout on site A: %s %s", resp.Status, body)
+	}
+}
