@@ -2,12 +2,14 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
 )
@@ -111,6 +113,13 @@ func acquireCache(ctx caddy.Context, sm StoreModule, opts session.CacheOptions, 
 	v, _, err := cachePool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		sv, _, err := storePool.LoadOrNew(storeKey, func() (caddy.Destructor, error) {
 			s, err := sm.OpenStore(ctx)
+			if errors.Is(err, session.ErrLocked) {
+				// Another process holds the file: `caddy validate` next to the
+				// serving Caddy, or a restart while the old process exits.
+				log := ctx.Logger().With(zap.String("store", storeKey))
+				log.Warn("the session store's file is locked by another process; loading anyway and opening it as soon as it is free (expected when this is `caddy validate` next to a running Caddy)", zap.Error(err))
+				s, err = newLazyStore(func() (session.Store, error) { return sm.OpenStore(ctx) }, log), nil
+			}
 			if err != nil {
 				return nil, err
 			}

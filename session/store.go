@@ -41,4 +41,9 @@ type Broadcaster interface {
 // ErrClosed is returned by a Store or Cache used after Close.
 var ErrClosed = errors.New("session store is closed")
 
+// ErrLocked is wrapped by the error of opening a store whose file another
+// process (or another open store in this one) holds locked, such as a bolt
+// file or a journal in use by a running Caddy. Test with errors.Is.
+var ErrLocked = errors.New("the store's file is locked by another process or store")
+
 var errBadID = errors.New("session ID must be 64 hex characters")

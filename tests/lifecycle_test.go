@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -267,5 +271,62 @@ http://127.0.0.1:%d {
 	}
 	if resp, body := do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("site B right after the logout on site A: %s %s", resp.Status, body)
+	}
+}
+
+// TestE2E_ValidateNextToRunningCaddy: `caddy validate` provisions the
+// config in its own process while the serving Caddy holds the bolt file;
+// it must succeed (the usual `caddy validate && caddy reload`), not fail
+// on the file lock.
+func TestE2E_ValidateNextToRunningCaddy(t *testing.T) {
+	app := startUpstream(t)
+	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	revokeCookie(t, p, "sid=before-validate")
+
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, []byte(p.config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, caddyBin, "validate", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+p.dataHome, "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("caddy validate next to a running Caddy: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "Valid configuration") {
+		t.Fatalf("caddy validate said:\n%s", out)
+	}
+	// The serving Caddy still has its store.
+	_, body := do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=before-validate"}}, "")
+	if seen(t, body).Cookie != "" {
+		t.Fatal("revocation lost after caddy validate")
+	}
+}
+
+// TestE2E_SecondProcessWaitsForTheFile: a Caddy started while another
+// still holds the bolt file (a restart racing the old process's exit)
+// starts anyway, and opens the store once the file is free.
+func TestE2E_SecondProcessWaitsForTheFile(t *testing.T) {
+	app := startUpstream(t)
+	first := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	revokeCookie(t, first, "sid=old-process")
+
+	second := startCaddy(t, first.dataHome, func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	if !strings.Contains(second.logs.String(), "locked by another process") {
+		t.Fatalf("no warning about the locked file:\n%s", second.logs.String())
+	}
+	first.stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := do(t, http.DefaultClient, "GET", second.url("/"), http.Header{"Cookie": {"sid=old-process"}}, "")
+		if seen(t, body).Cookie == "" {
+			break // the store is open and the old revocation enforced
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second Caddy never opened the store:\n%s", second.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -14,16 +14,15 @@ package bolt
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 	"github.com/caddy-logout/caddy-logout/session/internal/groupcommit"
 )
 
@@ -53,13 +52,13 @@ const (
 
 // Store is a session.Store in a bbolt file.
 type Store struct {
-	db       *bbolt.DB
+	file     *boltfile.File
 	path     string
 	log      *zap.Logger
 	now      func() time.Time
 	maxBatch int
 
-	sweepChunkSize int // defaultSweepChunk; tests make it small
+	sweepChunkSize int // boltfile.DefaultSweepChunk; tests make it small
 
 	committer *groupcommit.Committer[revokeRequest]
 	stop      chan struct{}  // closed by Close
@@ -93,19 +92,19 @@ func Open(opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 
-	db, err := openFile(opts.Path, opts.OpenTimeout)
+	file, err := openFile(opts.Path, opts.OpenTimeout)
 	if err != nil {
 		return nil, err
 	}
 
 	s := &Store{
-		db:       db,
+		file:     file,
 		path:     opts.Path,
 		log:      opts.Logger,
 		now:      opts.Now,
 		maxBatch: opts.MaxBatch,
 
-		sweepChunkSize: defaultSweepChunk,
+		sweepChunkSize: boltfile.DefaultSweepChunk,
 		stop:           make(chan struct{}),
 	}
 	s.committer = groupcommit.New(opts.MaxBatch, s.writeBatch)
@@ -125,17 +124,17 @@ func (s *Store) RevokedUntil(_ context.Context, id session.ID) (time.Time, error
 		return time.Time{}, session.ErrClosed
 	}
 	var at int64
-	err := s.view(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(recordsBucket).Get(id[:])
+	err := s.file.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(boltfile.RecordsBucket).Get(id[:])
 		if v == nil {
 			return nil
 		}
 		var err error
-		at, err = decodeExpiry(v)
+		at, err = boltfile.DecodeExpiry(v)
 		return err
 	})
 	if err != nil {
-		return time.Time{}, s.wrap(err)
+		return time.Time{}, err
 	}
 	if at <= s.now().UnixNano() { // also "no record": at is 0
 		return time.Time{}, nil
@@ -151,11 +150,11 @@ func (s *Store) Len() (int, error) {
 		return 0, session.ErrClosed
 	}
 	var n int
-	err := s.view(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(recordsBucket).Stats().KeyN
+	err := s.file.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(boltfile.RecordsBucket).Stats().KeyN
 		return nil
 	})
-	return n, s.wrap(err)
+	return n, err
 }
 
 // Close stops the committer and the sweeper and closes the file. A Revoke
@@ -167,20 +166,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.stop)
 		s.workers.Wait()
-		s.closeErr = s.db.Close()
+		s.closeErr = s.file.Close()
 	})
 	return s.closeErr
-}
-
-// wrap turns bbolt's "not open" (a call that raced Close past the closed
-// flag) into session.ErrClosed and names the file in other errors.
-func (s *Store) wrap(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
-		return session.ErrClosed
-	default:
-		return fmt.Errorf("bolt: %s: %w", s.path, err)
-	}
 }

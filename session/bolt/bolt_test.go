@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -107,6 +108,9 @@ func TestOpen_SamePathTwice_FailsWithinTimeoutNamingPath(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), path) {
 		t.Errorf("error %q does not name the path %s", err, path)
+	}
+	if !errors.Is(err, session.ErrLocked) {
+		t.Errorf("error %q does not wrap session.ErrLocked", err)
 	}
 	if elapsed > timeout+2*time.Second {
 		t.Errorf("second Open took %s with OpenTimeout %s", elapsed, timeout)

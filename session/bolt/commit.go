@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
+	"github.com/caddy-logout/caddy-logout/session/internal/unixnano"
 )
 
 // revokeRequest is one Revoke waiting for the committer.
@@ -33,14 +35,14 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 	if !until.After(s.now()) || !until.After(time.Unix(0, 0)) {
 		return nil // (the expiry index sorts only times after 1970)
 	}
-	return s.committer.Submit(ctx, s.stop, revokeRequest{id: id, at: unixNano(until)})
+	return s.committer.Submit(ctx, s.stop, revokeRequest{id: id, at: unixnano.Of(until)})
 }
 
 func (s *Store) writeBatch(batch []revokeRequest) error {
-	err := s.update(func(tx *bbolt.Tx) error {
-		records, index := tx.Bucket(recordsBucket), tx.Bucket(expiryBucket)
+	err := s.file.Update(func(tx *bbolt.Tx) error {
+		records, index := tx.Bucket(boltfile.RecordsBucket), tx.Bucket(boltfile.ExpiryBucket)
 		for _, r := range batch {
-			if err := putRecord(records, index, r.id, r.at); err != nil {
+			if err := boltfile.PutRecord(records, index, r.id, r.at); err != nil {
 				return err
 			}
 		}
@@ -49,7 +51,7 @@ func (s *Store) writeBatch(batch []revokeRequest) error {
 	if err != nil {
 		s.log.Error("writing revocations failed",
 			zap.String("path", s.path), zap.Int("batch", len(batch)), zap.Error(err))
-		return s.wrap(err)
+		return err
 	}
 	s.commits.Add(1)
 	return nil

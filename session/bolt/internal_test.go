@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 )
 
 // fakeClock is a settable Options.Now, safe to read from the store's
@@ -149,10 +150,10 @@ func TestSweep_MoreThanOneChunk_RemovesAll(t *testing.T) {
 	s := openTest(t, Options{Now: clock.Now})
 	s.sweepChunkSize = 10
 	n := 25
-	err := s.update(func(tx *bbolt.Tx) error {
-		records, index := tx.Bucket(recordsBucket), tx.Bucket(expiryBucket)
+	err := s.file.Update(func(tx *bbolt.Tx) error {
+		records, index := tx.Bucket(boltfile.RecordsBucket), tx.Bucket(boltfile.ExpiryBucket)
 		for i := range n {
-			if err := putRecord(records, index, testID(i), clock.In(time.Duration(i)).UnixNano()); err != nil {
+			if err := boltfile.PutRecord(records, index, testID(i), clock.In(time.Duration(i)).UnixNano()); err != nil {
 				return err
 			}
 		}
@@ -193,8 +194,8 @@ func TestSweeper_RunsEverySweepInterval(t *testing.T) {
 func TestMalformedRecord_ReadFails_RevokeRepairs(t *testing.T) {
 	s := openTest(t, Options{})
 	id := testID(1)
-	err := s.update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(recordsBucket).Put(id[:], []byte("short"))
+	err := s.file.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(boltfile.RecordsBucket).Put(id[:], []byte("short"))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,17 +218,17 @@ func TestMalformedRecord_ReadFails_RevokeRepairs(t *testing.T) {
 // exactly one index entry per record, carrying that record's expiry.
 func assertIndexMatchesRecords(t *testing.T, s *Store) {
 	t.Helper()
-	err := s.view(func(tx *bbolt.Tx) error {
-		records, index := tx.Bucket(recordsBucket), tx.Bucket(expiryBucket)
+	err := s.file.View(func(tx *bbolt.Tx) error {
+		records, index := tx.Bucket(boltfile.RecordsBucket), tx.Bucket(boltfile.ExpiryBucket)
 		if r, i := records.Stats().KeyN, index.Stats().KeyN; r != i {
 			return fmt.Errorf("%d records but %d index entries", r, i)
 		}
 		return records.ForEach(func(id, v []byte) error {
-			at, err := decodeExpiry(v)
+			at, err := boltfile.DecodeExpiry(v)
 			if err != nil {
 				return err
 			}
-			if index.Get(indexKey(at, session.ID(id))) == nil {
+			if index.Get(boltfile.IndexKey(at, session.ID(id))) == nil {
 				return fmt.Errorf("record %x has no index entry for its expiry", id[:6])
 			}
 			return nil
@@ -244,7 +245,7 @@ func assertIndexMatchesRecords(t *testing.T, s *Store) {
 // context does. Either way, what Revoke returns must match the file.
 func TestRevoke_ContextEndsWhileCommitterBusy(t *testing.T) {
 	s := openTest(t, Options{})
-	tx, err := s.db.Begin(true)
+	tx, err := s.file.DB().Begin(true)
 	if err != nil {
 		t.Fatal(err)
 	}

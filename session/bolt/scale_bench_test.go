@@ -28,6 +28,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 )
 
 func BenchmarkScale(b *testing.B) {
@@ -81,7 +82,7 @@ func BenchmarkScale(b *testing.B) {
 }
 
 // bulkRevoke writes records for scaleID(0..n-1) in sorted transactions of
-// 100k, the way the committer writes them (putRecord), without the
+// 100k, the way the committer writes them (boltfile.PutRecord), without the
 // round trip per Revoke.
 func bulkRevoke(b *testing.B, s *Store, n int, until time.Time) {
 	b.Helper()
@@ -92,11 +93,11 @@ func bulkRevoke(b *testing.B, s *Store, n int, until time.Time) {
 	slices.SortFunc(ids, func(x, y session.ID) int { return bytes.Compare(x[:], y[:]) })
 	at := until.UnixNano()
 	for start := 0; start < n; start += 100_000 {
-		err := s.update(func(tx *bbolt.Tx) error {
-			records, index := tx.Bucket(recordsBucket), tx.Bucket(expiryBucket)
+		err := s.file.Update(func(tx *bbolt.Tx) error {
+			records, index := tx.Bucket(boltfile.RecordsBucket), tx.Bucket(boltfile.ExpiryBucket)
 			records.FillPercent, index.FillPercent = 0.9, 0.9 // appending in order
 			for _, id := range ids[start:min(start+100_000, n)] {
-				if err := putRecord(records, index, id, at); err != nil {
+				if err := boltfile.PutRecord(records, index, id, at); err != nil {
 					return err
 				}
 			}

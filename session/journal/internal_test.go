@@ -10,6 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 	"github.com/caddy-logout/caddy-logout/session/memory"
 )
 
@@ -23,10 +24,10 @@ func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) 
 func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 func newClock() *testClock                   { c := &testClock{}; c.ns.Store(time.Now().UnixNano()); return c }
 func (s *Store) counts() (records, pending, index int) {
-	_ = s.db.View(func(tx *bbolt.Tx) error {
-		records = tx.Bucket(recordsBucket).Stats().KeyN
+	_ = s.file.View(func(tx *bbolt.Tx) error {
+		records = tx.Bucket(boltfile.RecordsBucket).Stats().KeyN
 		pending = tx.Bucket(pendingBucket).Stats().KeyN
-		index = tx.Bucket(expiryBucket).Stats().KeyN
+		index = tx.Bucket(boltfile.ExpiryBucket).Stats().KeyN
 		return nil
 	})
 	return

@@ -8,10 +8,24 @@
 // journal keeps a copy (history) and Revoke returns. When it cannot (down,
 // timed out, refusing writes), the record is written to the journal as
 // pending, fsynced, and Revoke returns nil: the flow answers as usual and
-// clears the browser's cookies, and the store counts as degraded. While
-// degraded, Revokes go straight to the journal instead of waiting for a
-// backend that is known to be away. Journal writes share transactions
-// (group commit), as the bolt store's do.
+// clears the browser's cookies. Journal writes share transactions (group
+// commit), as the bolt store's do.
+//
+// # Unreachable or refusing
+//
+// Only a backend that cannot be reached (refused, timed out, dropped)
+// makes the store degraded: then Revokes go straight to the journal and
+// lookups answer from the journal alone, instead of waiting for a backend
+// that is known to be away. A backend that answers with an error (Redis
+// out of memory under noeviction, a read-only replica) is not away: it
+// still answers reads, which is how this node sees other nodes'
+// revocations, so lookups keep asking it. The logouts it refuses are
+// journaled as pending all the same, and the replayer keeps retrying them.
+// A backend tells the two apart by implementing
+//
+//	Unreachable(err error) bool
+//
+// (the Redis store does); for any other backend every error is an outage.
 //
 // # Read path
 //
@@ -25,14 +39,16 @@
 //
 // A replayer probes the backend while degraded, pushes pending records
 // into it when it answers (deleting them from the pending set once taken),
-// and then clears the degraded flag. It also checks that the backend still
-// holds this node's most recent records: at start, whenever the backend
-// reports a reconnect (a Broadcaster all=true), after an outage and every
-// VerifyInterval. If some are missing, the backend lost data (Redis
-// restarted without persistence, a failover lost writes, FLUSHALL), and
-// every live record in the history is pushed again. Records are pushed
-// with their own expiry, and pushing one twice is harmless (the later
-// until wins), so the journal never needs to know exactly what was lost.
+// and then clears the degraded flag; records the backend refuses stay
+// pending and are pushed again every RetryInterval. It also checks that
+// the backend still holds this node's most recent records: at start,
+// whenever the backend reports a reconnect (a Broadcaster all=true), after
+// an outage and every VerifyInterval. If some are missing, the backend
+// lost data (Redis restarted without persistence, a failover lost writes,
+// FLUSHALL), and every live record in the history is pushed again. Records
+// are pushed with their own expiry, and pushing one twice is harmless (the
+// later until wins), so the journal never needs to know exactly what was
+// lost.
 //
 // History is kept until each record expires (a sweeper deletes expired
 // records), so the file holds at most this node's revocations of the last
@@ -50,10 +66,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	bbolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 	"github.com/caddy-logout/caddy-logout/session/internal/groupcommit"
 )
 
@@ -104,7 +120,7 @@ const maxBatch = 1000
 // Store is a session.Store that wraps a backend with the journal.
 type Store struct {
 	backend session.Store
-	db      *bbolt.DB
+	file    *boltfile.File
 	path    string
 	log     *zap.Logger
 	now     func() time.Time
@@ -124,6 +140,7 @@ type Store struct {
 	closeErr  error
 
 	unsubscribe func()
+	unreachable func(error) bool // tells an outage from an error reply
 
 	depth    atomic.Int64  // pending records
 	requeues atomic.Uint64 // bumped (inside the write transaction) by requeueAll
@@ -132,6 +149,7 @@ type Store struct {
 	degradedMu    sync.Mutex // orders the transitions and their log lines
 	degraded      atomic.Bool
 	degradedSince time.Time
+	refusing      atomic.Bool // the backend answers, with errors
 	probeWanted   atomic.Bool
 }
 
@@ -164,14 +182,14 @@ func Open(backend session.Store, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	db, err := openFile(opts.Path, opts.OpenTimeout)
+	file, err := openFile(opts.Path, opts.OpenTimeout)
 	if err != nil {
 		_ = backend.Close()
 		return nil, err
 	}
 	s := &Store{
 		backend:     backend,
-		db:          db,
+		file:        file,
 		path:        opts.Path,
 		log:         opts.Logger,
 		now:         opts.Now,
@@ -185,15 +203,19 @@ func Open(backend session.Store, opts Options) (*Store, error) {
 	}
 	depth, reached, err := s.loadState()
 	if err != nil {
-		_ = db.Close()
+		_ = file.Close()
 		_ = backend.Close()
-		return nil, fmt.Errorf("journal: %s: %w", opts.Path, err)
+		return nil, err // names the file
 	}
 	s.depth.Store(int64(depth))
 	s.reached.Store(reached)
 	if depth > 0 {
 		s.log.Warn("journal holds logouts not yet written to the store; replaying them",
 			zap.String("journal", s.path), zap.Int("pending", depth))
+	}
+	s.unreachable = func(error) bool { return true }
+	if u, ok := backend.(unreachabler); ok {
+		s.unreachable = u.Unreachable
 	}
 	if b, ok := backend.(session.Broadcaster); ok {
 		s.unsubscribe = b.Subscribe(func(_ session.ID, all bool) {
@@ -234,7 +256,7 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 	// (the backend lost data) must not see this record as safely stored.
 	epoch := s.requeues.Load()
 	pending := s.degraded.Load()
-	var backendErr error
+	var backendErr, refused error
 	if !pending {
 		bctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 		backendErr = s.backend.Revoke(bctx, id, until)
@@ -245,9 +267,15 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 			return ctx.Err() // the caller gave up (the backend may have it anyway)
 		case errors.Is(backendErr, session.ErrClosed):
 			return session.ErrClosed
-		default:
+		case s.unreachable(backendErr):
 			pending = true
 			s.setDegraded(backendErr)
+		default:
+			// An error reply: journaled all the same, but lookups keep
+			// asking the backend (noted once the record is pending, so
+			// the replayer cannot see the state without the record).
+			pending = true
+			refused = backendErr
 		}
 	}
 	if err := s.put(ctx, id, until, pending, epoch); err != nil {
@@ -263,6 +291,9 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 			return err
 		}
 		return fmt.Errorf("journal: %w (and the store: %v)", err, backendErr)
+	}
+	if refused != nil {
+		s.setRefusing(refused)
 	}
 	if pending {
 		signal(s.wake)
@@ -338,8 +369,8 @@ var ErrDegraded = errors.New("session store unreachable; answering from the loca
 // yet.
 func (s *Store) JournalDepth() int { return int(s.depth.Load()) }
 
-// Degraded reports whether the backend is away and logouts go to the
-// journal only.
+// Degraded reports whether the backend is away (unreachable, not merely
+// answering with errors) and logouts go to the journal only.
 func (s *Store) Degraded() bool { return s.degraded.Load() }
 
 // Reached reports whether this journal has ever seen the backend answer,
@@ -364,11 +395,61 @@ func (s *Store) Close() error {
 		}
 		close(s.stop)
 		s.workers.Wait()
-		dbErr := s.db.Close()
+		dbErr := s.file.Close()
 		backendErr := s.backend.Close()
 		s.closeErr = errors.Join(dbErr, backendErr)
 	})
 	return s.closeErr
+}
+
+// unreachabler is implemented by backends that can tell an outage from an
+// error the backend answered with (see the package documentation).
+type unreachabler interface {
+	Unreachable(err error) bool
+}
+
+// backendFailed notes a failed backend call: degraded if the backend is
+// unreachable, refusing if it answered with an error.
+func (s *Store) backendFailed(err error) {
+	if s.unreachable(err) {
+		s.setDegraded(err)
+	} else {
+		s.setRefusing(err)
+	}
+}
+
+// setRefusing notes that the backend answers, but with errors (once, with
+// a warning). Lookups keep asking it; refused logouts are journaled and
+// retried.
+func (s *Store) setRefusing(cause error) {
+	if s.refusing.Load() {
+		return
+	}
+	s.degradedMu.Lock()
+	defer s.degradedMu.Unlock()
+	if s.refusing.Load() || s.closed.Load() {
+		return
+	}
+	s.refusing.Store(true)
+	s.log.Warn("session store answers with errors: logouts it refuses are kept in the local journal and "+
+		"retried until it takes them; lookups still ask it",
+		zap.String("journal", s.path), zap.Int("journal_depth", s.JournalDepth()), zap.Error(cause))
+	signal(s.wake)
+}
+
+// clearRefusing notes that the backend has taken every journaled record
+// and answered the replayer's round without an error.
+func (s *Store) clearRefusing() {
+	if !s.refusing.Load() {
+		return
+	}
+	s.degradedMu.Lock()
+	defer s.degradedMu.Unlock()
+	if s.depth.Load() > 0 || !s.refusing.CompareAndSwap(true, false) {
+		return // (a Revoke refused since the caller looked)
+	}
+	s.log.Warn("session store answers without errors again; journaled logouts written to it",
+		zap.String("journal", s.path))
 }
 
 // setDegraded notes that the backend is away (once, with a warning).
@@ -389,15 +470,23 @@ func (s *Store) setDegraded(cause error) {
 	signal(s.wake)
 }
 
-// clearDegraded notes that the backend is back and has every journaled
-// record.
-func (s *Store) clearDegraded() {
+// clearDegraded notes that the backend is back: it has every journaled
+// record, or it answers and refuses the rest (then the replayer keeps
+// retrying them).
+func (s *Store) clearDegraded(refused bool) {
 	s.degradedMu.Lock()
 	defer s.degradedMu.Unlock()
 	if !s.degraded.Load() {
 		return
 	}
 	s.degraded.Store(false)
+	if refused {
+		s.log.Warn("session store reachable again: no longer degraded, but it refuses writes; "+
+			"journaled logouts are retried until it takes them",
+			zap.String("journal", s.path), zap.Int("journal_depth", s.JournalDepth()),
+			zap.Duration("outage", s.now().Sub(s.degradedSince)))
+		return
+	}
 	s.log.Warn("session store reachable again: no longer degraded; journaled logouts replayed",
 		zap.String("journal", s.path), zap.Duration("outage", s.now().Sub(s.degradedSince)))
 }

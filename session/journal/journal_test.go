@@ -2,10 +2,13 @@ package journal_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,5 +296,194 @@ func TestSubscribe_PassesThroughToBackend(t *testing.T) {
 	eventually(t, "the other journal's subscriber hears it", 5*time.Second, func() bool {
 		v, _ := got.Load().(session.ID)
 		return v == id
+	})
+}
+
+// A journal file that is garbage or truncated fails Open with an error
+// naming it, never a crash (bbolt faults on a truncated file), and Open
+// closes the backend it was given.
+func TestOpen_DamagedFile_ReturnsError(t *testing.T) {
+	random := make([]byte, 64<<10)
+	_, _ = rand.Read(random)
+	for _, tc := range []struct {
+		name    string
+		content []byte
+	}{
+		{"RandomBytes", random},
+		{"TextFile", []byte("this is not a bbolt database\n")},
+		{"ZeroedPages", make([]byte, 16<<10)},
+		{"TruncatedJournal", validJournal(t)[:3*os.Getpagesize()]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "journal.db")
+			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			backend := memory.New()
+			j, err := journal.Open(backend, journal.Options{Path: path})
+			if err == nil {
+				_ = j.Close()
+				t.Fatal("Open of a damaged journal succeeded")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the path %s", err, path)
+			}
+			if err := backend.Revoke(context.Background(), session.IDOf("x"), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrClosed) {
+				t.Errorf("backend after a failed Open: Revoke = %v, want session.ErrClosed", err)
+			}
+		})
+	}
+}
+
+// validJournal returns the bytes of a journal holding a few hundred
+// records, big enough to span several pages.
+func validJournal(t *testing.T) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "valid.db")
+	j := openJournal(t, memory.New(), path, nil)
+	var wg sync.WaitGroup
+	for i := range 500 {
+		wg.Go(func() { mustRevoke(t, j, session.IDOf(fmt.Sprint("valid-", i)), time.Now().Add(time.Hour)) })
+	}
+	wg.Wait()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return content
+}
+
+func TestOpen_Locked_WrapsErrLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	openJournal(t, memory.New(), path, nil)
+	j, err := journal.Open(memory.New(), journal.Options{Path: path, OpenTimeout: 100 * time.Millisecond})
+	if err == nil {
+		_ = j.Close()
+		t.Fatal("second Open of a locked journal succeeded")
+	}
+	if !errors.Is(err, session.ErrLocked) || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q: want one naming %s and wrapping session.ErrLocked", err, path)
+	}
+}
+
+// Redis that answers but refuses writes (here out of memory under
+// noeviction, as the README recommends) is not an outage: the logout is
+// journaled and retried, but lookups keep asking Redis, so this node still
+// sees the revocations other nodes made.
+func TestRedisRefusesWrites_LogoutJournaled_OtherNodesRevocationsStillSeen(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := fmt.Sprintf("oom%d:", prefixSeq.Add(1))
+	core, logs := observer.New(zap.WarnLevel)
+	r := newRedis(t, srv, prefix)
+	j := openJournal(t, r, "", zap.New(core))
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	other := newRedis(t, srv, prefix) // another node, without a journal
+	t.Cleanup(func() { _ = other.Close() })
+	ctx := context.Background()
+	hour := time.Now().Add(time.Hour)
+
+	before := session.IDOf("another node, before")
+	mustRevoke(t, other, before, hour)
+
+	admin := srv.Client(t)
+	setMaxMemory := func(v string) {
+		t.Helper()
+		if err := admin.ConfigSet(ctx, "maxmemory", v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := admin.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	setMaxMemory("1")
+	if err := other.Revoke(ctx, session.IDOf("refused"), hour); err == nil || redis.IsUnreachable(err) {
+		t.Fatalf("Revoke straight to Redis with maxmemory 1 = %v; want an error reply", err)
+	}
+
+	id := session.IDOf("this node, refused by Redis")
+	if err := j.Revoke(ctx, id, hour); err != nil {
+		t.Fatalf("Revoke while Redis refuses writes = %v; want nil (journaled)", err)
+	}
+	if d := j.JournalDepth(); d != 1 {
+		t.Errorf("JournalDepth = %d, want 1", d)
+	}
+	if got, err := j.RevokedUntil(ctx, id); err != nil || got.UnixMilli() != hour.UnixMilli() {
+		t.Errorf("RevokedUntil(journaled) = %s, %v; want %s from the journal", got, err, hour)
+	}
+
+	// The replayer retries the write and fails a few times meanwhile; none
+	// of that may stop this node from reading Redis.
+	time.Sleep(200 * time.Millisecond)
+	if j.Degraded() {
+		t.Fatal("Degraded = true with Redis answering (only refusing writes)")
+	}
+	if got, err := j.RevokedUntil(ctx, before); err != nil || got.IsZero() {
+		t.Errorf("RevokedUntil(another node's revocation) = %s, %v; want revoked, from Redis", got, err)
+	}
+	if got, err := j.RevokedUntil(ctx, session.IDOf("unknown")); err != nil || !got.IsZero() {
+		t.Errorf("RevokedUntil(unknown) = %s, %v; want Redis's answer, not revoked", got, err)
+	}
+	// One more made by another node while this one's write is refused.
+	setMaxMemory("0")
+	during := session.IDOf("another node, during")
+	mustRevoke(t, other, during, hour)
+	setMaxMemory("1")
+	if got, err := j.RevokedUntil(ctx, during); err != nil || got.IsZero() {
+		t.Errorf("RevokedUntil(another node's revocation during the refusal) = %s, %v; want revoked", got, err)
+	}
+
+	// Once Redis takes writes again, the replayer writes the logout.
+	setMaxMemory("0")
+	eventually(t, "the journaled logout written to Redis", 10*time.Second, func() bool {
+		return j.JournalDepth() == 0 && inRedis(t, srv, r, id)
+	})
+	if n := logs.FilterMessageSnippet("answers with errors").Len(); n != 1 {
+		t.Errorf("want one warning that the store answers with errors; got %d: %v", n, logs.All())
+	}
+	if n := logs.FilterMessageSnippet("unreachable").Len(); n != 0 {
+		t.Errorf("want no outage warning; got %v", logs.All())
+	}
+	eventually(t, "a warning that the store takes writes again", 5*time.Second, func() bool {
+		return logs.FilterMessageSnippet("without errors again").Len() == 1
+	})
+}
+
+// An outage that ends into a Redis refusing writes ends the degraded
+// state (lookups ask Redis again) while the refused logout stays pending
+// and is retried until Redis takes it.
+func TestOutage_EndsIntoRedisRefusingWrites_NoLongerDegraded_StillRetried(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory", "1", "--maxmemory-policy", "noeviction"}})
+	core, logs := observer.New(zap.WarnLevel)
+	r := newRedis(t, srv, "")
+	j := openJournal(t, r, "", zap.New(core))
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	ctx := context.Background()
+
+	srv.Kill()
+	id := session.IDOf("journaled in the outage")
+	mustRevoke(t, j, id, time.Now().Add(time.Hour))
+	if !j.Degraded() {
+		t.Fatal("Degraded = false with Redis down")
+	}
+	srv.Restart(false) // back, but out of memory
+	eventually(t, "no longer degraded", 10*time.Second, func() bool { return !j.Degraded() })
+	if d := j.JournalDepth(); d != 1 || inRedis(t, srv, r, id) {
+		t.Fatalf("JournalDepth = %d (in Redis: %v); want the refused logout still pending", d, inRedis(t, srv, r, id))
+	}
+	if got, err := j.RevokedUntil(ctx, session.IDOf("unknown")); err != nil || !got.IsZero() {
+		t.Errorf("RevokedUntil(unknown) = %s, %v; want Redis's answer, not revoked", got, err)
+	}
+	if n := logs.FilterMessageSnippet("no longer degraded, but it refuses writes").Len(); n != 1 {
+		t.Errorf("want one warning that the outage ended into refused writes; got %v", logs.All())
+	}
+
+	if err := srv.Client(t).ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the journaled logout written to Redis", 10*time.Second, func() bool {
+		return j.JournalDepth() == 0 && inRedis(t, srv, r, id)
 	})
 }

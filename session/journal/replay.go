@@ -48,9 +48,7 @@ func (s *Store) replayLoop() {
 
 		if s.degraded.Load() || !s.reached.Load() || s.probeWanted.Swap(false) {
 			if err := s.probe(); err != nil {
-				if !s.isStopping(err) {
-					s.setDegraded(err)
-				}
+				s.roundFailed(err)
 				continue
 			}
 			s.markReached()
@@ -58,27 +56,48 @@ func (s *Store) replayLoop() {
 				needVerify = true // what did the backend keep through the outage?
 			}
 		}
+		// From here on an error reply does not end the round: the backend
+		// is there and answers reads, so this node must not stay degraded
+		// (blind to other nodes' revocations) while it refuses writes.
+		answeredErr := false
 		if needVerify {
 			if err := s.verifyBackend(); err != nil {
-				if !s.isStopping(err) {
-					s.setDegraded(err)
+				if s.roundFailed(err) {
+					continue
 				}
-				continue
+				answeredErr = true
+			} else {
+				needVerify = false
 			}
-			needVerify = false
 		}
+		refused := false
 		if s.depth.Load() > 0 {
 			if err := s.replayPending(); err != nil {
-				if !s.isStopping(err) {
-					s.setDegraded(err)
+				if s.roundFailed(err) {
+					continue
 				}
-				continue
+				refused, answeredErr = true, true
 			}
 		}
-		if s.degraded.Load() && s.depth.Load() == 0 {
-			s.clearDegraded()
+		if s.degraded.Load() {
+			s.clearDegraded(refused)
+		}
+		if !answeredErr && s.depth.Load() == 0 {
+			s.clearRefusing()
 		}
 	}
+}
+
+// roundFailed notes a failed step of the replayer's round and reports
+// whether the round must end: Close, or a backend that is unreachable (the
+// store is degraded now). An error the backend answered with does not end
+// it; what it refused stays pending for the next round.
+func (s *Store) roundFailed(err error) (stop bool) {
+	if s.isStopping(err) {
+		return true
+	}
+	s.backendFailed(err)
+	return s.unreachable(err)
 }
 
 // probe asks the backend whether it is there.

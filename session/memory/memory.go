@@ -7,11 +7,11 @@ package memory
 import (
 	"container/heap"
 	"context"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/unixnano"
 )
 
 // Store is an in-memory session.Store. Records are forgotten once they
@@ -49,7 +49,7 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 	if !until.After(now) {
 		return nil
 	}
-	at := unixNano(until)
+	at := unixnano.Of(until)
 	if old, ok := s.until[id]; ok && old >= at {
 		return nil
 	}
@@ -127,15 +127,4 @@ func (s *Store) shrinkAfterBurst() {
 	// A copy of a heap in the same order is still a heap.
 	s.expiries = append(expiryHeap(nil), s.expiries...)
 	s.peak = len(s.until)
-}
-
-// maxTime is the latest time that unix nanoseconds can hold (year 2262).
-var maxTime = time.Unix(0, math.MaxInt64)
-
-// unixNano is t.UnixNano, saturated at maxTime instead of overflowing.
-func unixNano(t time.Time) int64 {
-	if t.After(maxTime) {
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }

@@ -397,6 +397,14 @@ func IsAuthError(err error) bool {
 		strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password")
 }
 
+// Unreachable reports whether err, from one of this Store's calls, means
+// Redis could not be reached (IsUnreachable) rather than that it answered
+// with an error. The outage journal (session/journal) asks it: only an
+// unreachable Redis makes it stop asking Redis for lookups, while one that
+// refuses writes (out of memory under noeviction, a read-only replica)
+// still answers reads, so other nodes' revocations are still seen.
+func (s *Store) Unreachable(err error) bool { return IsUnreachable(err) }
+
 // IsUnreachable reports whether err is a failure to talk to Redis at all
 // (refused, timed out, dropped), as opposed to Redis answering with an
 // error (bad credentials, a database that does not exist, out of memory).

@@ -40,6 +40,9 @@ type Options struct {
 	// monitors this master under SentinelMaster.
 	Sentinel       *Server
 	SentinelMaster string
+	// Args are more redis-server options, such as "--maxmemory", "1"; they
+	// apply to every start of the server, Restart's too.
+	Args []string
 }
 
 // Server is one redis-server process.
@@ -102,6 +105,7 @@ func (s *Server) start() {
 	if s.opts.Password != "" {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
+	args = append(args, s.opts.Args...)
 	if s.opts.ClusterNode {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 	}
