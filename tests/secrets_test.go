@@ -202,7 +202,7 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 		{"API, no Content-Type", "DELETE", "/self-service/logout/api", nil, `{"session_token":"` + cutToken + `"}`, 400},
 		{"create, cookie too long", "GET", "/self-service/logout/browser", http.Header{"Cookie": {"sid=" + longCookie}}, "", 400},
 		{"guard, cookie too long", "GET", "/page", http.Header{"Cookie": {"sid=" + longCookie}}, "", 400},
-		{"create, return_to refused", "GET", "/self-service/logout/browser?return_to=https://evil.example/", http.Header{"Cookie": {"sid=" + cookie}}, "", 400},
+		{"create, return_to refused", "GET", "/self-service/logout/browser?return_to=https://evil.example/", http.Header{"Cookie": {"sid=a-live-session"}}, "", 400},
 		{"perform, no token", "GET", "/self-service/logout", http.Header{"Cookie": {"sid=" + incident}}, "", 400},
 		{"admin, two names", "POST", "admin:/logout/revoke", nil, `{"cookie":"` + incident + `","session_token":"` + bearer + `"}`, 400},
 	} {
