@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 )
 
 // chromiumPath is Debian's Chromium, which scripts/test-setup.sh installs.
@@ -45,7 +47,7 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is missing (%v): run scripts/test-setup.sh to install Debian's chromium package", err)
 	}
-	output := &syncBuffer{}
+	output := &testutil.SyncBuffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

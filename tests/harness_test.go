@@ -4,7 +4,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 )
 
 // caddyBin is the binary built once for the whole package.
@@ -47,15 +48,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort asks the kernel for a port that is free right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testutil.FreePort(t) }
 
 // upstream is the app behind the gateway. It knows nothing of logout: it
 // reports what it saw, so tests can tell what the gateway let through.
@@ -133,7 +126,7 @@ type caddyProc struct {
 	adminPort int
 	port      int
 	config    string
-	logs      *syncBuffer
+	logs      *testutil.SyncBuffer
 	exited    chan struct{}
 }
 
@@ -185,7 +178,7 @@ func (p *caddyProc) start() {
 	if err := os.WriteFile(file, []byte(p.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.logs = &syncBuffer{}
+	p.logs = &testutil.SyncBuffer{}
 	p.cmd = exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
 	p.cmd.Env = append(os.Environ(),
 		"XDG_DATA_HOME="+p.dataHome,
@@ -355,24 +348,6 @@ func decodeError(t testing.TB, body []byte) errorBody {
 		t.Fatalf("error body %q: %v", body, err)
 	}
 	return e
-}
-
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // withQuery appends ?k=v pairs.

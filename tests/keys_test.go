@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 	"github.com/caddy-logout/caddy-logout/session"
 )
 
@@ -123,7 +124,7 @@ func launch(t *testing.T, p *caddyProc) {
 	if err := os.WriteFile(file, []byte(p.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.logs = &syncBuffer{}
+	p.logs = &testutil.SyncBuffer{}
 	p.cmd = exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
 	p.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+p.dataHome, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
 )
 
@@ -198,7 +199,7 @@ func caddyMustFail(t *testing.T, logoutBlock string) string {
 	}
 	cmd := exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

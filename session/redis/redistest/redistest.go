@@ -5,7 +5,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -20,6 +19,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
+
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 )
 
 var quietOnce sync.Once
@@ -57,7 +58,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 }
 
 // Start runs redis-server and waits until it answers PING. It is killed
@@ -71,7 +72,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed (%v): run scripts/test-setup.sh, which installs it", err)
 	}
-	s := &Server{t: t, opts: opts, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))), Dir: t.TempDir()}
+	s := &Server{t: t, opts: opts, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t))), Dir: t.TempDir()}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -124,7 +125,7 @@ func (s *Server) start() {
 		args = append([]string{conf, "--sentinel"}, args...)
 	}
 	cmd := exec.Command("redis-server", args...)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
@@ -248,33 +249,6 @@ func (s *Server) Logs() string {
 		return ""
 	}
 	return s.logs.String()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // String describes the server for test logs.
