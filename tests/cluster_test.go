@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,6 +289,13 @@ func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
 	h, err := storeHealth(nodes[0])
 	if err != nil || *h.JournalDepth != 1 || !*h.Degraded {
 		t.Errorf("status while degraded = %+v, %v; want journal_depth 1, degraded", h, err)
+	}
+	_, metrics := do(t, http.DefaultClient, "GET", adminURL(nodes[0], "/metrics"), nil, "")
+	for _, want := range []string{`caddy_logout_journal_depth{store="redis:`, `caddy_logout_store_degraded{store="redis:`} {
+		line := regexp.MustCompile(regexp.QuoteMeta(want) + `[^}]*} (\S+)`).FindStringSubmatch(string(metrics))
+		if line == nil || line[1] != "1" {
+			t.Errorf("/metrics while degraded: %s... = %v, want 1", want, line)
+		}
 	}
 
 	srv.Restart(false)
