@@ -91,19 +91,24 @@ func TestCaddyfile_Errors(t *testing.T) {
 		{"cache negative_ttl zero", "cache {\n\t\t\tnegative_ttl 0s\n\t\t}", "negative_ttl: expected a positive duration"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			caddyfile := ":8080 {\n\tlogout {\n\t\t" + c.body + "\n\t}\n}\n"
-			_, err := adapt(caddyfile)
-			if err == nil {
-				t.Fatalf("adapted without error:\n%s", caddyfile)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
-			}
-			if !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %q does not name the file and line", err)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertAdaptError(t, c.body, c.want) })
+	}
+}
+
+// assertAdaptError adapts a logout block with body inside and checks that
+// it fails with want in the message and the file and line named.
+func assertAdaptError(t *testing.T, body, want string) {
+	t.Helper()
+	caddyfile := ":8080 {\n\tlogout {\n\t\t" + body + "\n\t}\n}\n"
+	_, err := adapt(caddyfile)
+	if err == nil {
+		t.Fatalf("adapted without error:\n%s", caddyfile)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not contain %q", err, want)
+	}
+	if !strings.Contains(err.Error(), "Caddyfile:") {
+		t.Fatalf("error %q does not name the file and line", err)
 	}
 }
 
@@ -117,12 +122,7 @@ func TestCaddyfile_ArgumentOnDirectiveLine_Refused(t *testing.T) {
 // fail when the Caddyfile is adapted, naming the option and the line.
 func TestCaddyfile_BadValues_FailAtAdaptWithTheLine(t *testing.T) {
 	for _, c := range badValues {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := adapt(":8080 {\n\tlogout {\n\t\tstore memory\n\t\t" + c.caddyfile + "\n\t}\n}\n")
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %v does not contain %q and the line", err, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertAdaptError(t, "store memory\n\t\t"+c.caddyfile, c.want) })
 	}
 }
 

@@ -27,19 +27,7 @@ func TestCaddyfile_RedisErrors(t *testing.T) {
 		{"master_name missing", "store redis {\n\t\t\tmaster_name\n\t\t}", "master_name: expected one value"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			caddyfile := ":8080 {\n\tlogout {\n\t\t" + c.block + "\n\t}\n}\n"
-			_, err := adapt(caddyfile)
-			if err == nil {
-				t.Fatalf("adapted without error:\n%s", caddyfile)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
-			}
-			if !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %q does not name the file and line", err)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertAdaptError(t, c.block, c.want) })
 	}
 }
 

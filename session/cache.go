@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -164,12 +163,6 @@ func (c *Cache) invalidate(id ID, all bool) {
 	c.epochs[key%epochShards].Add(1)
 }
 
-// Invalidate drops any cached "not revoked" answer for id.
-func (c *Cache) Invalidate(id ID) { c.invalidate(id, false) }
-
-// InvalidateAll drops every cached "not revoked" answer.
-func (c *Cache) InvalidateAll() { c.invalidate(ID{}, true) }
-
 // CacheStats are counters for metrics and the admin API.
 type CacheStats struct {
 	Hits, Misses uint64
@@ -238,9 +231,6 @@ func cacheKey(id ID) (key, check uint64) {
 }
 
 var _ Store = (*Cache)(nil)
-
-// IsClosed reports whether err means the store or cache was closed.
-func IsClosed(err error) bool { return errors.Is(err, ErrClosed) }
 
 // The cache's clock: how stale it may be while in use, and how long
 // without a read before its ticker goes to sleep.
