@@ -136,12 +136,21 @@ type entry struct {
 	at int64
 }
 
-// pendingChunk reads up to n pending records.
-func (s *Store) pendingChunk(n int) ([]entry, error) {
+// pendingChunk reads up to n pending records, in key order, from the
+// first one after the key after (from the first one if nil): the replayer
+// walks the whole set past the records the backend refuses.
+func (s *Store) pendingChunk(after []byte, n int) ([]entry, error) {
 	var out []entry
 	err := s.file.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(pendingBucket).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+		k, v := c.First()
+		if after != nil {
+			k, v = c.Seek(after)
+			if bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < n; k, v = c.Next() {
 			at, ok := expiryOf(v)
 			if len(k) != idLen || !ok {
 				continue

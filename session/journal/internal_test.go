@@ -1,8 +1,13 @@
 package journal
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +17,8 @@ import (
 	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 	"github.com/caddy-logout/caddy-logout/session/memory"
+	"github.com/caddy-logout/caddy-logout/session/redis"
+	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
 )
 
 // The backend here is the real memory store; the journal's clock is moved
@@ -116,7 +123,7 @@ func TestReplayed_KeepsWhatChangedMeanwhile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	chunk, err := s.pendingChunk(10)
+	chunk, err := s.pendingChunk(nil, 10)
 	if err != nil || len(chunk) != 2 {
 		t.Fatalf("pendingChunk = %v, %v", chunk, err)
 	}
@@ -127,7 +134,7 @@ func TestReplayed_KeepsWhatChangedMeanwhile(t *testing.T) {
 	if err := s.replayed(chunk, epoch); err != nil {
 		t.Fatal(err)
 	}
-	left, _ := s.pendingChunk(10)
+	left, _ := s.pendingChunk(nil, 10)
 	if len(left) != 1 || left[0].id != b || s.JournalDepth() != 1 {
 		t.Fatalf("pending after replay = %v (depth %d); want only b, with its later time", left, s.JournalDepth())
 	}
@@ -137,7 +144,7 @@ func TestReplayed_KeepsWhatChangedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.JournalDepth()
-	chunk, _ = s.pendingChunk(10)
+	chunk, _ = s.pendingChunk(nil, 10)
 	if err := s.replayed(chunk, epoch); err != nil {
 		t.Fatal(err)
 	}
@@ -158,5 +165,106 @@ func TestRecent_SkipsPendingAndNearlyExpired(t *testing.T) {
 	got, err := s.recent(10, verifyMargin)
 	if err != nil || len(got) != 1 || got[0].id != synced {
 		t.Fatalf("recent = %v, %v; want only the synced, live record", got, err)
+	}
+}
+
+// The replayer reads the pending set in chunks from a cursor, so records
+// it leaves pending (refused) do not hide the ones after them.
+func TestPendingChunk_ReadsOnFromTheCursor(t *testing.T) {
+	clock := newClock()
+	s := openInternal(t, clock)
+	ctx := context.Background()
+	epoch := s.requeues.Load()
+	for i := range 5 {
+		if err := s.put(ctx, session.IDOf(fmt.Sprint("cursor ", i)), clock.now().Add(time.Hour), true, epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []session.ID
+	var after []byte
+	for range 10 {
+		chunk, err := s.pendingChunk(after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		for _, e := range chunk {
+			seen = append(seen, e.id)
+		}
+		after = chunk[len(chunk)-1].id[:]
+	}
+	if len(seen) != 5 || !slices.IsSortedFunc(seen, func(a, b session.ID) int { return bytes.Compare(a[:], b[:]) }) ||
+		len(slices.Compact(slices.Clone(seen))) != 5 {
+		t.Fatalf("walked %d records (%v); want each of the 5, once, in key order", len(seen), seen)
+	}
+	// A cursor whose record is gone meanwhile goes on from the next one.
+	if err := s.replayed([]entry{{id: seen[1], at: clock.now().Add(time.Hour).UnixNano()}}, epoch); err != nil {
+		t.Fatal(err)
+	}
+	chunk, err := s.pendingChunk(seen[1][:], 10)
+	if err != nil || len(chunk) != 3 || chunk[0].id != seen[2] {
+		t.Fatalf("pendingChunk after a dropped record = %v, %v; want the 3 after it", chunk, err)
+	}
+}
+
+// MaxRefusedPerRound is maxRefusedPerRound for the package's external tests.
+const MaxRefusedPerRound = maxRefusedPerRound
+
+// A round of the replayer makes at most maxRefusedPerRound writes that
+// the backend refuses, and the next round goes on from where it stopped:
+// a Redis that refuses every write (here, a key of the wrong type at each
+// record's key) is not asked once per pending record every RetryInterval,
+// and every record still gets its turn. The backend is a real redis-server.
+func TestReplayPending_RefusalsPerRoundBounded(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	admin := srv.Client(t)
+	r, err := redis.New(redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: "bounded:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(r, Options{Path: filepath.Join(t.TempDir(), "journal.db"), SweepInterval: time.Hour, noReplayer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+
+	ctx := context.Background()
+	const n = maxRefusedPerRound + 36
+	until := time.Now().Add(time.Hour)
+	for i := range n {
+		id := session.IDOf(fmt.Sprint("refused ", i))
+		if err := admin.RPush(ctx, r.Key(id), "not a revocation").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.put(ctx, id, until, true, s.requeues.Load()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrongType := func() int {
+		info, err := admin.Info(ctx, "errorstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_WRONGTYPE:count="); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return 0
+	}
+	for round, want := range []int{maxRefusedPerRound, n, n + maxRefusedPerRound} {
+		if err := s.replayPending(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("round %d: replayPending = %v; want the WRONGTYPE refusal", round+1, err)
+		}
+		if got := wrongType(); got != want {
+			t.Fatalf("round %d: Redis refused %d writes in all; want %d (at most %d a round, each record in turn)",
+				round+1, got, want, maxRefusedPerRound)
+		}
+		if d := s.JournalDepth(); d != n {
+			t.Fatalf("round %d: JournalDepth = %d; want all %d still pending", round+1, d, n)
+		}
 	}
 }

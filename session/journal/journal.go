@@ -40,7 +40,8 @@
 // A replayer probes the backend while degraded, pushes pending records
 // into it when it answers (deleting them from the pending set once taken),
 // and then clears the degraded flag; records the backend refuses stay
-// pending and are pushed again every RetryInterval. It also checks that
+// pending and are pushed again every RetryInterval, without holding back
+// the records after them. It also checks that
 // the backend still holds this node's most recent records: at start,
 // whenever the backend reports a reconnect (a Broadcaster all=true), after
 // an outage and every VerifyInterval. If some are missing, the backend
@@ -151,6 +152,10 @@ type Store struct {
 	degradedSince time.Time
 	refusing      atomic.Bool // the backend answers, with errors
 	probeWanted   atomic.Bool
+
+	// The replayer's own state.
+	refusedWarned time.Time // its last warning about refused records; zero when none are
+	replayFrom    []byte    // where the next round starts, when the last one stopped early
 }
 
 // Open opens (or creates) the journal at opts.Path in front of backend and

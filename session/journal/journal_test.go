@@ -1,12 +1,14 @@
 package journal_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
@@ -485,5 +488,180 @@ func TestOutage_EndsIntoRedisRefusingWrites_NoLongerDegraded_StillRetried(t *tes
 	}
 	eventually(t, "the journaled logout written to Redis", 10*time.Second, func() bool {
 		return j.JournalDepth() == 0 && inRedis(t, srv, r, id)
+	})
+}
+
+// poisonedJournal holds logouts journaled in an outage, some of them
+// "poisoned": a LIST sits at their Redis key (another program's, say), so
+// Redis answers their write with WRONGTYPE for as long as it is there.
+// The poisoned IDs sort first, so they are at the front of the pending
+// set, where they used to hold back everything behind them.
+type poisonedJournal struct {
+	srv            *redistest.Server
+	admin          *goredis.Client
+	r              *redis.Store // the journal's backend
+	fresh          *redis.Store // another node's client, without a journal
+	j              *journal.Store
+	logs           *observer.ObservedLogs
+	poisoned, good []session.ID
+	until          time.Time
+}
+
+func newPoisonedJournal(t *testing.T, nPoisoned, nGood int) *poisonedJournal {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{AOF: true}) // the LISTs survive the restart
+	prefix := fmt.Sprintf("poison%d:", prefixSeq.Add(1))
+	core, logs := observer.New(zap.WarnLevel)
+	r := newRedis(t, srv, prefix)
+	p := &poisonedJournal{
+		srv: srv, admin: srv.Client(t), r: r, fresh: newRedis(t, srv, prefix),
+		j: openJournal(t, r, "", zap.New(core)), logs: logs, until: time.Now().Add(time.Hour),
+	}
+	t.Cleanup(func() { _ = p.fresh.Close() })
+	eventually(t, "backend reached", 5*time.Second, p.j.Reached)
+
+	ids := make([]session.ID, nPoisoned+nGood)
+	for i := range ids {
+		ids[i] = session.IDOf(fmt.Sprintf("poisoned replay %d", i))
+	}
+	slices.SortFunc(ids, func(a, b session.ID) int { return bytes.Compare(a[:], b[:]) })
+	p.poisoned, p.good = ids[:nPoisoned], ids[nPoisoned:]
+
+	ctx := context.Background()
+	pipe := p.admin.Pipeline()
+	for _, id := range p.poisoned {
+		pipe.RPush(ctx, r.Key(id), "not a revocation")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if err := p.j.Revoke(ctx, id, p.until); err != nil {
+				t.Errorf("Revoke(%s) with Redis down: %v", id.Short(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if d := p.j.JournalDepth(); d != len(ids) {
+		t.Fatalf("JournalDepth = %d, want %d journaled", d, len(ids))
+	}
+	srv.Restart(true)
+	return p
+}
+
+// seen reports whether another node sees id revoked, as this one revoked it.
+func (p *poisonedJournal) seen(id session.ID) bool {
+	got, err := p.fresh.RevokedUntil(context.Background(), id)
+	return err == nil && got.UnixMilli() == p.until.UnixMilli()
+}
+
+func (p *poisonedJournal) allSeen(ids []session.ID) bool {
+	for _, id := range ids {
+		if !p.seen(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// wrongTypeReplies is how many WRONGTYPE errors Redis has answered with:
+// each is one refused write of a poisoned record.
+func (p *poisonedJournal) wrongTypeReplies(t *testing.T) int {
+	t.Helper()
+	info, err := p.admin.Info(context.Background(), "errorstats").Result()
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_WRONGTYPE:count="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// checkRefusedWarning wants exactly one warning about refused records
+// since the test began, naming how many and the first by its short ID, and
+// no log line holding a full ID.
+func (p *poisonedJournal) checkRefusedWarning(t *testing.T) {
+	t.Helper()
+	warned := p.logs.FilterMessageSnippet("refused journaled logouts").All()
+	if len(warned) != 1 {
+		t.Errorf("want one warning about the refused records, however many rounds retried them; got %d: %v", len(warned), p.logs.All())
+	} else {
+		f := warned[0].ContextMap()
+		// The first round stops after MaxRefusedPerRound refusals.
+		want := min(len(p.poisoned), journal.MaxRefusedPerRound)
+		if f["refused"] != int64(want) || f["first_refused"] != p.poisoned[0].Short() ||
+			!strings.Contains(fmt.Sprint(f["error"]), "WRONGTYPE") {
+			t.Errorf("warning fields = %v; want refused=%d first_refused=%s and the WRONGTYPE error",
+				f, want, p.poisoned[0].Short())
+		}
+	}
+	for _, e := range p.logs.All() {
+		text := e.Message + fmt.Sprint(e.ContextMap())
+		for _, id := range slices.Concat(p.poisoned, p.good) {
+			if strings.Contains(text, id.String()) {
+				t.Errorf("a log line holds the full ID of %s: %s", id.Short(), text)
+			}
+		}
+	}
+}
+
+// A record Redis refuses for good stays pending, but no longer holds
+// back the ones behind it: this node's other logouts reach the other
+// nodes, and the refused one is written once Redis takes it.
+func TestReplay_RefusedRecord_DoesNotHoldBackTheOthers(t *testing.T) {
+	p := newPoisonedJournal(t, 1, 8)
+	poison := p.poisoned[0]
+	eventually(t, "the other journaled logouts written to Redis", 10*time.Second, func() bool { return p.allSeen(p.good) })
+	// More rounds retry the refused record (and finish the first one).
+	retried := p.wrongTypeReplies(t) + 3
+	eventually(t, "the refused record retried", 10*time.Second, func() bool { return p.wrongTypeReplies(t) >= retried })
+	if d := p.j.JournalDepth(); d != 1 {
+		t.Errorf("JournalDepth = %d; want 1, the refused record", d)
+	}
+	if p.j.Degraded() {
+		t.Error("Degraded = true with Redis answering")
+	}
+	p.checkRefusedWarning(t)
+
+	if err := p.admin.Del(context.Background(), p.r.Key(poison)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refused logout written once Redis takes it", 10*time.Second, func() bool {
+		return p.j.JournalDepth() == 0 && p.seen(poison)
+	})
+	eventually(t, "a warning that the store takes writes again", 5*time.Second, func() bool {
+		return p.logs.FilterMessageSnippet("without errors again").Len() == 1
+	})
+}
+
+// More refused records at the front of the pending set than one replay
+// round tries (maxRefusedPerRound) or reads at once (replayChunk, 256):
+// later rounds go on past them to the rest.
+func TestReplay_MoreRefusedThanAChunk_TheRestStillWritten(t *testing.T) {
+	p := newPoisonedJournal(t, 300, 5)
+	eventually(t, "the logouts behind the refused ones written to Redis", 20*time.Second, func() bool { return p.allSeen(p.good) })
+	eventually(t, "only the refused records pending", 10*time.Second, func() bool { return p.j.JournalDepth() == len(p.poisoned) })
+	p.checkRefusedWarning(t)
+
+	keys := make([]string, len(p.poisoned))
+	for i, id := range p.poisoned {
+		keys[i] = p.r.Key(id)
+	}
+	if err := p.admin.Del(context.Background(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refused logouts written once Redis takes them", 20*time.Second, func() bool {
+		return p.j.JournalDepth() == 0 && p.allSeen(p.poisoned)
 	})
 }

@@ -142,8 +142,12 @@ func (s *Store) verifyBackend() error {
 	return err
 }
 
-// replayPending pushes pending records into the backend until none is
-// left, the backend fails, or Close.
+// replayPending pushes pending records into the backend, from where the
+// last round stopped to the end of the pending set. Only an unreachable
+// backend or Close ends it early, or maxRefusedPerRound refusals: a record
+// the backend answers with an error (a key of another type, an ACL, out of
+// memory) stays pending without holding back the records after it, and
+// the next round goes on from there. It returns the first such error.
 func (s *Store) replayPending() error {
 	start, pushed := s.now(), 0
 	defer func() {
@@ -153,26 +157,42 @@ func (s *Store) replayPending() error {
 				zap.Int("journal_depth", s.JournalDepth()), zap.Duration("took", s.now().Sub(start)))
 		}
 	}()
+	refused := 0
+	var firstErr error
+	var firstID session.ID
+	after := s.replayFrom
+	s.replayFrom = nil
 	for {
 		epoch := s.requeues.Load()
-		chunk, err := s.pendingChunk(replayChunk)
-		if err != nil || len(chunk) == 0 {
+		chunk, err := s.pendingChunk(after, replayChunk)
+		if err != nil {
 			return err
 		}
 		done := chunk[:0:0]
 		now := s.now().UnixNano()
-		var pushErr error
+		var stopErr error
 		for _, e := range chunk {
 			if s.closed.Load() {
-				pushErr = session.ErrClosed
+				stopErr = session.ErrClosed
 				break
 			}
 			if e.at > now {
 				ctx, cancel := s.opContext()
-				pushErr = s.backend.Revoke(ctx, e.id, time.Unix(0, e.at))
+				err := s.backend.Revoke(ctx, e.id, time.Unix(0, e.at))
 				cancel()
-				if pushErr != nil {
+				if err != nil && (s.isStopping(err) || s.unreachable(err)) {
+					stopErr = err
 					break
+				}
+				if err != nil {
+					if refused == 0 {
+						firstErr, firstID = err, e.id
+					}
+					if refused++; refused == maxRefusedPerRound {
+						s.replayFrom = append([]byte(nil), e.id[:]...)
+						break
+					}
+					continue // stays pending
 				}
 				pushed++
 			}
@@ -181,13 +201,47 @@ func (s *Store) replayPending() error {
 		if err := s.replayed(done, epoch); err != nil {
 			return err
 		}
-		if pushErr != nil {
-			return fmt.Errorf("replaying the journal: %w", pushErr)
+		if stopErr != nil {
+			return fmt.Errorf("replaying the journal: %w", stopErr)
 		}
-		if len(done) == 0 {
-			return nil // nothing could be dropped (requeued meanwhile): next round
+		if s.replayFrom != nil || len(chunk) < replayChunk {
+			break
 		}
+		after = chunk[len(chunk)-1].id[:]
 	}
+	s.noteRefused(refused, firstID, firstErr)
+	if refused > 0 {
+		return fmt.Errorf("replaying the journal: %w", firstErr)
+	}
+	return nil
+}
+
+// maxRefusedPerRound bounds the writes one replay round makes to a backend
+// that refuses them: a Redis out of memory gets a few every RetryInterval,
+// not one per pending record.
+const maxRefusedPerRound = 64
+
+// refusedLogEvery spaces the warnings about records the backend keeps
+// refusing: the replayer retries them every RetryInterval.
+const refusedLogEvery = time.Minute
+
+// noteRefused warns about the records a replay round left pending because
+// the backend refused them: once when it starts, then at most every
+// refusedLogEvery, naming the first refused record by its Short ID.
+func (s *Store) noteRefused(n int, first session.ID, err error) {
+	if n == 0 {
+		s.refusedWarned = time.Time{}
+		return
+	}
+	now := s.now()
+	if !s.refusedWarned.IsZero() && now.Sub(s.refusedWarned) < refusedLogEvery {
+		return
+	}
+	s.refusedWarned = now
+	s.log.Warn("session store refused journaled logouts; they stay pending and are retried, "+
+		"without holding back the others",
+		zap.String("journal", s.path), zap.Int("refused", n), zap.String("first_refused", first.Short()),
+		zap.Int("journal_depth", s.JournalDepth()), zap.Error(err))
 }
 
 // opContext bounds one backend call and ends at Close.
