@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmarks of caddy-logout through the real Caddy, on loopback only.
 #
-#   bench/run.sh [compare]   a/b/c/d throughput and latency, interleaved (~3.5 min)
+#   bench/run.sh [compare]   a/b/c/d/e throughput and latency, interleaved (~4.5 min)
 #   bench/run.sh logout      API logouts/s on the bolt store (~40 s)
 #   bench/run.sh memory      1M distinct session cookies, cache max_entries 100k:
 #                            Caddy's resident memory before and after (~2-3 min)
@@ -14,8 +14,10 @@
 #   b  logout + reverse_proxy, requests carrying a valid session cookie
 #   c  the same site, requests carrying a revoked cookie (on_revoked strip)
 #   d  forward_auth to a trivial session service + reverse_proxy
+#   e  the same, with the session service's sessions in Redis (one GET
+#      per request), as soon as app instances share sessions
 # and drives them with wrk in short rounds, rotating the order each round
-# and reversing it every other round (a b c d, d c b a, c d a b, ...), so
+# and reversing it every other round (a b c d e, e d c b a, b c d e a, ...), so
 # that whatever else the machine is doing hits every variant alike and no
 # variant always follows the same one. Before each run Caddy collects its
 # garbage (admin /debug/pprof/heap?gc=1), so no run pays for the one before.
@@ -27,7 +29,7 @@
 # seconds (2), CONNS (32), THREADS wrk threads (1), PORT_BASE (18080),
 # SESSIONS for memory (1000000), MAX_ENTRIES for memory (100000).
 #
-# wrk comes from Debian; it is installed here if missing (a C event loop
+# wrk and redis-server come from Debian; they are installed here if missing (a C event loop
 # costs a fraction of the CPU per request of a Go client, leaving the two
 # cores to the servers being measured). Every process started here is
 # killed on exit.
@@ -51,16 +53,20 @@ case "$MODE" in compare | logout | memory | all) ;; *)
 esac
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null 2>&1; then
-	echo "bench: installing wrk"
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bench: installing ${missing[*]}"
 	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PORT_A=$((PORT_BASE + 1)) PORT_B=$((PORT_BASE + 2)) PORT_D=$((PORT_BASE + 3))
-PORT_M=$((PORT_BASE + 4)) PORT_ADMIN=$((PORT_BASE + 5))
-PORT_APP=$((PORT_BASE + 11)) PORT_AUTH=$((PORT_BASE + 12))
-for p in $PORT_A $PORT_B $PORT_D $PORT_M $PORT_ADMIN $PORT_APP $PORT_AUTH; do
+PORT_M=$((PORT_BASE + 4)) PORT_ADMIN=$((PORT_BASE + 5)) PORT_E=$((PORT_BASE + 6))
+PORT_APP=$((PORT_BASE + 11)) PORT_AUTH=$((PORT_BASE + 12)) PORT_AUTH_REDIS=$((PORT_BASE + 13))
+PORT_REDIS=$((PORT_BASE + 14))
+for p in $PORT_A $PORT_B $PORT_D $PORT_M $PORT_ADMIN $PORT_E $PORT_APP $PORT_AUTH $PORT_AUTH_REDIS $PORT_REDIS; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "bench: port $p is in use; set PORT_BASE" >&2
 		exit 1
@@ -106,7 +112,15 @@ echo "bench: $(load_note)"
 echo "bench: other work on the machine before starting: $(cpu_busy 3)% of all cores busy"
 
 # --- processes -------------------------------------------------------------
-"$WORK/backend" -app "127.0.0.1:$PORT_APP" -auth "127.0.0.1:$PORT_AUTH" -session "$VALID" 2>"$WORK/backend.log" &
+# The session store of variant e: no snapshots, nothing on disk.
+redis-server --bind 127.0.0.1 --port "$PORT_REDIS" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 100); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_REDIS") 2>/dev/null; then break; fi
+	sleep 0.1
+done
+"$WORK/backend" -app "127.0.0.1:$PORT_APP" -auth "127.0.0.1:$PORT_AUTH" -session "$VALID" \
+	-auth-redis "127.0.0.1:$PORT_AUTH_REDIS" -redis "127.0.0.1:$PORT_REDIS" 2>"$WORK/backend.log" &
 PIDS+=("$!")
 BACKEND_PID=$!
 
@@ -194,8 +208,16 @@ $(logout_site "$PORT_B" "")
 		copy_headers X-User
 	}
 	reverse_proxy 127.0.0.1:$PORT_APP
+}
+:$PORT_E {
+	bind 127.0.0.1
+	forward_auth 127.0.0.1:$PORT_AUTH_REDIS {
+		uri /whoami
+		copy_headers X-User
+	}
+	reverse_proxy 127.0.0.1:$PORT_APP
 }"
-	local PID_A=$CADDY_PID PID_B=$CADDY_PID PID_D=$CADDY_PID
+	local PID=$CADDY_PID
 	wait_up "http://127.0.0.1:$PORT_A/"
 	wait_up "http://127.0.0.1:$PORT_B/"
 
@@ -220,24 +242,26 @@ $(logout_site "$PORT_B" "")
 	check "c (revoked cookie)" "http://127.0.0.1:$PORT_B/" "$REVOKED" 200 '^set-cookie: sid=;.*max-age=0'
 	check "d (valid cookie)" "http://127.0.0.1:$PORT_D/" "$VALID" 200 ""
 	check "d (unknown cookie)" "http://127.0.0.1:$PORT_D/" "$REVOKED" 401 ""
-	echo "bench: a, b, c, d answer as expected (c strips and clears the revoked cookie, d refuses an unknown one)"
+	check "e (valid cookie)" "http://127.0.0.1:$PORT_E/" "$VALID" 200 ""
+	check "e (unknown cookie)" "http://127.0.0.1:$PORT_E/" "$REVOKED" 401 ""
+	echo "bench: a, b, c, d, e answer as expected (c strips and clears the revoked cookie, d and e refuse an unknown one)"
 
-	local -A URL=([a]="http://127.0.0.1:$PORT_A/" [b]="http://127.0.0.1:$PORT_B/" [c]="http://127.0.0.1:$PORT_B/" [d]="http://127.0.0.1:$PORT_D/")
-	local -A PID=([a]=$PID_A [b]=$PID_B [c]=$PID_B [d]=$PID_D)
-	local -A COOKIE=([a]="$VALID" [b]="$VALID" [c]="$REVOKED" [d]="$VALID")
-	local base=(a b c d) order results=$WORK/compare.txt
+	local -A URL=([a]="http://127.0.0.1:$PORT_A/" [b]="http://127.0.0.1:$PORT_B/" [c]="http://127.0.0.1:$PORT_B/"
+		[d]="http://127.0.0.1:$PORT_D/" [e]="http://127.0.0.1:$PORT_E/")
+	local -A COOKIE=([a]="$VALID" [b]="$VALID" [c]="$REVOKED" [d]="$VALID" [e]="$VALID")
+	local base=(a b c d e) order results=$WORK/compare.txt
 	: >"$results"
 	echo "bench: warm-up ${WARMUP}s each, then $ROUNDS rounds of ${DURATION}s each (wrk -t$THREADS -c$CONNS)"
-	for v in a b c d; do
-		run_wrk "$v" "${URL[$v]}" "${PID[$v]}" "$WARMUP" -H "Cookie: sid=${COOKIE[$v]}" -s bench/lua/report.lua >/dev/null
+	for v in "${base[@]}"; do
+		run_wrk "$v" "${URL[$v]}" "$PID" "$WARMUP" -H "Cookie: sid=${COOKIE[$v]}" -s bench/lua/report.lua >/dev/null
 	done
 	printf '%-6s %-3s %10s %9s %9s %7s %12s %13s\n' round var "req/s" "p50 ms" "p99 ms" errors "caddy us/req" "backend us/req"
 	for r in $(seq "$ROUNDS"); do
 		order=("${base[@]}")
-		if [ $((r % 2)) = 0 ]; then order=("${base[3]}" "${base[2]}" "${base[1]}" "${base[0]}"); fi
+		if [ $((r % 2)) = 0 ]; then order=(); for v in "${base[@]}"; do order=("$v" "${order[@]}"); done; fi
 		for v in "${order[@]}"; do
 			curl -fsS -o /dev/null "http://127.0.0.1:$PORT_ADMIN/debug/pprof/heap?gc=1"
-			run_wrk "$v" "${URL[$v]}" "${PID[$v]}" "$DURATION" -H "Cookie: sid=${COOKIE[$v]}" -s bench/lua/report.lua |
+			run_wrk "$v" "${URL[$v]}" "$PID" "$DURATION" -H "Cookie: sid=${COOKIE[$v]}" -s bench/lua/report.lua |
 				awk -v r="$r" '{ printf "%-6s %-3s %10.0f %9.3f %9.3f %7d %12.1f %13.1f\n", r, $1, $2, $3, $4, $5, $7, $8 }' | tee -a "$results"
 		done
 		if [ $((r % 2)) = 0 ]; then base=("${base[@]:1}" "${base[0]}"); fi
@@ -245,19 +269,21 @@ $(logout_site "$PORT_B" "")
 
 	# Per-round ratios, then medians.
 	awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $7; rounds[$1] = 1 }
-	     END { for (r in rounds) printf "%s %.4f %.4f %.4f %.4f %.4f\n", r,
-	             rps[r, "b"] / rps[r, "a"], rps[r, "c"] / rps[r, "a"], rps[r, "b"] / rps[r, "d"], cpu[r, "b"] / cpu[r, "a"], rps[r, "a"] / rps[r, "d"] }' \
+	     END { for (r in rounds) printf "%s %.4f %.4f %.4f %.4f %.4f %.4f %.4f\n", r,
+	             rps[r, "b"] / rps[r, "a"], rps[r, "c"] / rps[r, "a"], rps[r, "b"] / rps[r, "d"], cpu[r, "b"] / cpu[r, "a"], rps[r, "a"] / rps[r, "d"],
+	             rps[r, "b"] / rps[r, "e"], rps[r, "a"] / rps[r, "e"] }' \
 		"$results" | sort -n >"$WORK/ratios.txt"
 	echo
 	echo "medians over $ROUNDS rounds:"
 	printf '  %-40s %10s %9s %9s %13s\n' variant "req/s" "p50 ms" "p99 ms" "caddy us/req"
-	for v in a b c d; do
+	for v in a b c d e; do
 		local label
 		case $v in
 		a) label="a  reverse_proxy" ;;
 		b) label="b  logout + reverse_proxy, valid cookie" ;;
 		c) label="c  logout + reverse_proxy, revoked cookie" ;;
 		d) label="d  forward_auth + reverse_proxy" ;;
+		e) label="e  forward_auth (Redis sessions) + r_p" ;;
 		esac
 		printf '  %-40s %10.0f %9.3f %9.3f %13.1f\n' "$label" \
 			"$(awk -v v="$v" '$2 == v { print $3 }' "$results" | median)" \
@@ -265,8 +291,10 @@ $(logout_site "$PORT_B" "")
 			"$(awk -v v="$v" '$2 == v { print $5 }' "$results" | median)" \
 			"$(awk -v v="$v" '$2 == v { print $7 }' "$results" | median)"
 	done
-	local ba ca bd cpu ad
+	local ba ca bd cpu ad be ae
 	ad=$(awk '{print $6}' "$WORK/ratios.txt" | median)
+	be=$(awk '{print $7}' "$WORK/ratios.txt" | median)
+	ae=$(awk '{print $8}' "$WORK/ratios.txt" | median)
 	ba=$(awk '{print $2}' "$WORK/ratios.txt" | median)
 	ca=$(awk '{print $3}' "$WORK/ratios.txt" | median)
 	bd=$(awk '{print $4}' "$WORK/ratios.txt" | median)
@@ -279,8 +307,18 @@ $(logout_site "$PORT_B" "")
 	printf '  c/a req/s  %.3f  [%s]\n' "$ca" "$(range 3)"
 	printf '  b/d req/s  %.3f  [%s]  target >= 4: %s\n' "$bd" "$(range 4)" "$(verdict "$bd" 4)"
 	printf '  a/d req/s  %.3f  [%s]  (the ceiling for b/d: a guard that cost nothing)\n' "$ad" "$(range 6)"
+	printf '  b/e req/s  %.3f  [%s]  (against a session service that reads Redis)\n' "$be" "$(range 7)"
+	printf '  a/e req/s  %.3f  [%s]  (the ceiling for b/e)\n' "$ae" "$(range 8)"
 	printf '  b/a Caddy CPU per request  %.3f  [%s]\n' "$cpu" "$(range 5)"
-	grep -c '"revoked credential refused"' "$WORK/compare.log" | xargs printf '  (c wrote %s audit lines "revoked credential refused", one per request)\n'
+	# What each variant adds to plain reverse_proxy, in Caddy CPU per request
+	# (per round, then the median): the cost of the check itself.
+	local added=$WORK/added.txt
+	awk '{ cpu[$1, $2] = $7; rounds[$1] = 1 }
+	     END { for (r in rounds) printf "%s %.2f %.2f %.2f\n", r, cpu[r, "b"] - cpu[r, "a"], cpu[r, "d"] - cpu[r, "a"], cpu[r, "e"] - cpu[r, "a"] }' \
+		"$results" >"$added"
+	printf '  Caddy CPU added to (a) per request: b %+.1f us, d %+.1f us, e %+.1f us\n' \
+		"$(awk '{print $2}' "$added" | median)" "$(awk '{print $3}' "$added" | median)" "$(awk '{print $4}' "$added" | median)"
+	grep -c '"revoked credential refused"' "$WORK/compare.log" | xargs printf '  (c wrote %s audit lines "revoked credential refused": 20 a second, then 1 in 100)\n'
 }
 
 # --- logout ----------------------------------------------------------------
