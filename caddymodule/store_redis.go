@@ -57,7 +57,8 @@ type RedisStore struct {
 	Password string `json:"password,omitempty"`
 	// Database number (standalone and Sentinel only). Default 0.
 	DB int `json:"db,omitempty"`
-	// Connect with TLS, verifying the server against the system's roots.
+	// Connect with TLS, verifying the server against the system's roots
+	// (SSL_CERT_DIR can add a private CA; see the README).
 	TLS bool `json:"tls,omitempty"`
 	// Starts every key and the pub/sub channel, so several deployments
 	// can share one Redis. Default: logout:
@@ -175,8 +176,10 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 	pingCtx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	pingErr := rs.Ping(pingCtx)
 	cancel()
-	if pingErr != nil && !redis.IsUnreachable(pingErr) {
-		// Wrong credentials, a database that does not exist: configuration.
+	if pingErr != nil && (!redis.IsUnreachable(pingErr) || redis.IsTLSError(pingErr)) {
+		// Wrong credentials, a database that does not exist, a certificate
+		// that does not verify: configuration. (Starting degraded on a
+		// certificate error would only wait for something that never comes.)
 		_ = rs.Close()
 		return nil, fmt.Errorf("logout: %w", pingErr)
 	}

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -360,4 +361,51 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 			t.Fatalf("Caddy's log does not say %q:\n%s", want, logs)
 		}
 	})
+}
+
+// The tls option against a real redis-server that serves TLS only, its
+// certificate signed by a CA made for the test. Caddy verifies Redis
+// against the system's roots, which Go reads from the directories in
+// SSL_CERT_DIR when it is set, so the test CA's directory goes there after
+// the system's, as the README tells operators: nodes that trust it log out over
+// TLS and see each other's revocations; a node that does not refuses to
+// load, saying why, instead of starting as if Redis were down; even one
+// that has used this Redis before (which would start degraded on an
+// outage).
+func TestCluster_TLS(t *testing.T) {
+	srv := startRedis(t, redistest.Options{TLS: true})
+	store := redisBlock(srv.Addr, "tls")
+
+	t.Run("certificate not trusted", func(t *testing.T) {
+		logs := caddyMustFail(t, nodeConfig(store))
+		want := "logout: redis store: " + srv.Addr + ": TLS handshake failed (check tls and the server's certificate)"
+		if !strings.Contains(logs, want) || !strings.Contains(logs, "certificate signed by unknown authority") {
+			t.Fatalf("Caddy's log does not say %q and why:\n%s", want, logs)
+		}
+	})
+
+	t.Setenv("SSL_CERT_DIR", "/etc/ssl/certs:"+filepath.Dir(srv.CAFile))
+	app := startUpstream(t)
+	nodes := startNodes(t, 2, app, nodeConfig(store))
+	token := "tls-" + randomValue()
+	if status, _ := guardStatus(nodes[1], token); status != http.StatusOK {
+		t.Fatalf("before logout: %d", status)
+	}
+	if status, err := apiLogout(nodes[0], token); err != nil || status != http.StatusNoContent {
+		t.Fatalf("API logout over TLS: %d, %v", status, err)
+	}
+	if _, err := waitRefused(nodes[1], token, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := srv.Client(t).Exists(t.Context(), "logout:revoked:"+session.IDOf(token).String()).Result()
+	if err != nil || n != 1 {
+		t.Fatalf("the revocation in Redis: exists = %d, %v", n, err)
+	}
+
+	nodes[0].stop()
+	t.Setenv("SSL_CERT_DIR", "") // the system's roots alone again
+	logs := caddyMustFailIn(t, nodes[0].dataHome, nodeConfig(store))
+	if want := "TLS handshake failed (check tls and the server's certificate)"; !strings.Contains(logs, want) {
+		t.Fatalf("a node that reached Redis before, now not trusting its certificate: the log does not say %q:\n%s", want, logs)
+	}
 }

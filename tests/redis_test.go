@@ -191,14 +191,24 @@ func startRedis(t *testing.T, opts redistest.Options) *redistest.Server {
 // for it to exit and returns what it logged.
 func caddyMustFail(t *testing.T, logoutBlock string) string {
 	t.Helper()
+	return caddyMustFailIn(t, "", logoutBlock)
+}
+
+// caddyMustFailIn is caddyMustFail with the data directory (XDG_DATA_HOME)
+// of an earlier run: its journal, its key. "" makes a fresh one.
+func caddyMustFailIn(t *testing.T, dataHome, logoutBlock string) string {
+	t.Helper()
 	dir := t.TempDir()
+	if dataHome == "" {
+		dataHome = filepath.Join(dir, "data")
+	}
 	admin, port := freePort(t), freePort(t)
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(siteConfig(admin, port, freePort(t), logoutBlock)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dataHome, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
 	logs := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

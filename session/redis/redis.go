@@ -56,6 +56,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -371,6 +372,9 @@ func (e *Error) Error() string {
 	if e.auth {
 		return fmt.Sprintf("redis store: %s: authentication failed (check username and password): %v", e.Addrs, e.Err)
 	}
+	if IsTLSError(e.Err) {
+		return fmt.Sprintf("redis store: %s: TLS handshake failed (check tls and the server's certificate): %v", e.Addrs, e.Err)
+	}
 	if IsUnreachable(e.Err) {
 		return fmt.Sprintf("redis store: cannot reach %s: %v", e.Addrs, e.Err)
 	}
@@ -395,6 +399,22 @@ func IsAuthError(err error) bool {
 	return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") ||
 		strings.Contains(msg, "without any password configured") ||
 		strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password")
+}
+
+// IsTLSError reports whether err is a TLS handshake that failed because
+// the server's certificate does not verify (unknown CA, another name,
+// expired): that does not go away by itself. It still counts as
+// unreachable for a running node (no usable connection), but at start it
+// is configuration.
+func IsTLSError(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid)
 }
 
 // Unreachable reports whether err, from one of this Store's calls, means

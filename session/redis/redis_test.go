@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -397,5 +398,70 @@ func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
 	eventually(t, "B resubscribed", 5*time.Second, func() bool { return b.Resyncs() > resyncs })
 	if revoked, err := cacheB.Revoked(ctx, id); err != nil || !revoked {
 		t.Fatalf("after the resubscribe B's cache still says %v, %v; want revoked", revoked, err)
+	}
+}
+
+// Over TLS (a real redis-server serving TLS only, its certificate signed
+// by a CA made for the test): revocations are written and read, and
+// announced over the TLS pub/sub connection to another store.
+func TestTLS_RevokeReadAndAnnounce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{TLS: true})
+	prefix := uniquePrefix(t)
+	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix, TLS: srv.ClientTLS()})
+	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix, TLS: srv.ClientTLS()})
+	var rb recorder
+	defer b.Subscribe(rb.fn)()
+	eventually(t, "subscription over TLS confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+
+	id := session.IDOf("over tls")
+	until := time.Now().Add(time.Hour)
+	if err := a.Revoke(context.Background(), id, until); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.RevokedUntil(context.Background(), id)
+	if err != nil || got.UnixMilli() != until.UnixMilli() {
+		t.Fatalf("RevokedUntil over TLS = %v, %v; want %v", got, err, until)
+	}
+	eventually(t, "the other store hears of the revocation over TLS", 5*time.Second, func() bool { return rb.has(id) })
+}
+
+// A TLS handshake that cannot succeed is told apart from an outage, in
+// words an operator searches for: a certificate from an unknown CA, and a
+// certificate for another name. (TLS against a plain Redis is a timeout:
+// Redis waits for the end of a line that the TLS hello never sends.)
+func TestPing_TLSFailures_SayTLSHandshakeFailed(t *testing.T) {
+	tlsSrv := redistest.Start(t, redistest.Options{TLS: true})
+	otherName := tlsSrv.ClientTLS()
+	otherName.ServerName = "redis.example.com"
+	for _, c := range []struct {
+		name, addr string
+		tls        *tls.Config
+		want       string
+	}{
+		{"unknown CA", tlsSrv.Addr, &tls.Config{MinVersion: tls.VersionTLS12}, "certificate signed by unknown authority"},
+		{"another name", tlsSrv.Addr, otherName, "redis.example.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t, redis.Options{Addrs: []string{c.addr}, TLS: c.tls})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := s.Ping(ctx)
+			if err == nil {
+				t.Fatal("Ping succeeded")
+			}
+			if !redis.IsTLSError(err) || redis.IsAuthError(err) {
+				t.Errorf("IsTLSError = %v, IsAuthError = %v for %q", redis.IsTLSError(err), redis.IsAuthError(err), err)
+			}
+			want := "redis store: " + c.addr + ": TLS handshake failed (check tls and the server's certificate): "
+			if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error = %q, want it to start with %q and say %q", err, want, c.want)
+			}
+		})
+	}
+	// And an outage is not a TLS failure.
+	tlsSrv.Kill()
+	s := open(t, redis.Options{Addrs: []string{tlsSrv.Addr}, TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
+	if err := s.Ping(context.Background()); err == nil || redis.IsTLSError(err) || !redis.IsUnreachable(err) {
+		t.Errorf("Ping of a stopped TLS server = %v: want unreachable, not a TLS failure", err)
 	}
 }

@@ -6,7 +6,15 @@ package redistest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -44,6 +52,9 @@ type Options struct {
 	// Args are more redis-server options, such as "--maxmemory", "1"; they
 	// apply to every start of the server, Restart's too.
 	Args []string
+	// TLS serves TLS only (no plain port), with a certificate for
+	// 127.0.0.1 from a CA made for this server: see CAFile and ClientTLS.
+	TLS bool
 }
 
 // Server is one redis-server process.
@@ -54,6 +65,9 @@ type Server struct {
 	Addr string
 	// Dir is the server's working directory (its AOF lives here).
 	Dir string
+	// CAFile is the PEM file of the CA that signed the server's
+	// certificate, with Options.TLS.
+	CAFile string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -73,6 +87,9 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("redis-server is not installed (%v): run scripts/test-setup.sh, which installs it", err)
 	}
 	s := &Server{t: t, opts: opts, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t))), Dir: t.TempDir()}
+	if opts.TLS {
+		s.writeCertificates()
+	}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -107,6 +124,11 @@ func (s *Server) start() {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
 	args = append(args, s.opts.Args...)
+	if s.opts.TLS {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.Port()),
+			"--tls-cert-file", filepath.Join(s.Dir, "server.pem"), "--tls-key-file", filepath.Join(s.Dir, "server-key.pem"),
+			"--tls-auth-clients", "no")
+	}
 	if s.opts.ClusterNode {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 	}
@@ -141,7 +163,7 @@ func (s *Server) start() {
 	if s.opts.Sentinel != nil {
 		pass = "" // the Sentinel itself asks for none
 	}
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: pass, MaxRetries: -1, DialerRetries: 1})
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: pass, MaxRetries: -1, DialerRetries: 1, TLSConfig: s.ClientTLS()})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -236,9 +258,73 @@ func StartCluster(t testing.TB, n int) []*Server {
 // Client returns a go-redis client for the server, closed when the test
 // ends.
 func (s *Server) Client(t testing.TB) *goredis.Client {
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: s.opts.Password})
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: s.opts.Password, TLSConfig: s.ClientTLS()})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// ClientTLS is the TLS configuration a client needs to trust the server
+// (nil without Options.TLS).
+func (s *Server) ClientTLS() *tls.Config {
+	if !s.opts.TLS {
+		return nil
+	}
+	caPEM, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+}
+
+// writeCertificates makes a CA and a certificate for 127.0.0.1 signed by
+// it, valid for a day, and writes them to the server's directory.
+func (s *Server) writeCertificates() {
+	t := s.t
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CAFile = filepath.Join(s.Dir, "ca.pem")
+	for name, block := range map[string]*pem.Block{
+		"ca.pem":         {Type: "CERTIFICATE", Bytes: caDER},
+		"server.pem":     {Type: "CERTIFICATE", Bytes: der},
+		"server-key.pem": {Type: "PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(filepath.Join(s.Dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Logs is what the server printed so far.
