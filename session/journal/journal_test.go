@@ -665,3 +665,110 @@ func TestReplay_MoreRefusedThanAChunk_TheRestStillWritten(t *testing.T) {
 		return p.j.JournalDepth() == 0 && p.allSeen(p.poisoned)
 	})
 }
+
+// A Sentinel failover under load, with the journal in front of Redis as
+// Caddy runs it. Redis replicates asynchronously, so a logout the old
+// master acknowledged just before it was demoted can be lost with it; the
+// journal notices (it checks the store after every reconnect) and writes
+// it again. Every logout acknowledged before, during and after the
+// failover must end up on the new master, where a node without this
+// journal sees it. Real servers: a master, its replica and a Sentinel.
+func TestSentinelFailover_NoAcknowledgedLogoutLost(t *testing.T) {
+	master := redistest.Start(t, redistest.Options{})
+	replica := redistest.Start(t, redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port())}})
+	ctx := context.Background()
+	eventually(t, "the replica in sync", 10*time.Second, func() bool {
+		info, err := replica.Client(t).Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	sentinel := redistest.Start(t, redistest.Options{Sentinel: master, SentinelMaster: "failovermaster"})
+	sc := sentinel.Client(t)
+
+	prefix := fmt.Sprintf("failover%d:", prefixSeq.Add(1))
+	viaSentinel := func() *redis.Store {
+		s, err := redis.New(redis.Options{Addrs: []string{sentinel.Addr}, MasterName: "failovermaster", KeyPrefix: prefix,
+			HealthCheckInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	j := openJournal(t, viaSentinel(), "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	other := viaSentinel() // another node, without a journal
+	t.Cleanup(func() { _ = other.Close() })
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+
+	until := time.Now().Add(time.Hour)
+	var acked []session.ID
+	logout := func(what string) {
+		id := session.IDOf(fmt.Sprintf("%s %d", what, len(acked)))
+		if err := j.Revoke(ctx, id, until); err != nil {
+			t.Fatalf("Revoke (%s): %v", what, err)
+		}
+		acked = append(acked, id)
+	}
+	for range 20 {
+		logout("before")
+	}
+
+	// The Sentinel takes a moment to connect to the replica it learnt of
+	// before it thinks it fit to promote (NOGOODSLAVE until then).
+	eventually(t, "SENTINEL FAILOVER accepted", 20*time.Second, func() bool {
+		err := sc.Do(ctx, "SENTINEL", "FAILOVER", "failovermaster").Err()
+		if err != nil && !strings.Contains(err.Error(), "NOGOODSLAVE") {
+			t.Fatalf("SENTINEL FAILOVER: %v", err)
+		}
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return err == nil
+	})
+	// Logouts keep coming while the replica is promoted and the old master
+	// demoted, and for a while after.
+	promoted := time.Time{}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		logout("during")
+		if promoted.IsZero() {
+			addr, err := sc.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "failovermaster").StringSlice()
+			if err == nil && len(addr) == 2 && addr[1] == strconv.Itoa(replica.Port()) {
+				promoted = time.Now()
+			}
+		} else if time.Since(promoted) > time.Second {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if promoted.IsZero() {
+		t.Fatal("the replica was not promoted within 20s")
+	}
+	for range 20 {
+		logout("after")
+	}
+
+	newMaster := replica.Client(t)
+	missing := func() (n int, first session.ID) {
+		for _, id := range acked {
+			got, err := other.RevokedUntil(ctx, id)
+			if err != nil || got.UnixMilli() != until.UnixMilli() || newMaster.Exists(ctx, j.Backend().(*redis.Store).Key(id)).Val() != 1 {
+				if n == 0 {
+					first = id
+				}
+				n++
+			}
+		}
+		return n, first
+	}
+	start := time.Now()
+	for {
+		n, first := missing()
+		if n == 0 {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("%d of %d acknowledged logouts are not on the new master 20s after the failover (first: %s)", n, len(acked), first.Short())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d logouts acknowledged across the failover, all on the new master %s after the last one",
+		len(acked), time.Since(start).Round(time.Millisecond))
+}
