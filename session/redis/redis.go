@@ -125,15 +125,17 @@ type Store struct {
 	nextSub int
 	subs    map[int]func(session.ID, bool)
 
-	psMu     sync.Mutex
-	ps       *goredis.PubSub // the current subscription, for Close
-	health   time.Duration
-	resyncs  atomic.Uint64 // confirmed (re)subscriptions, for tests and status
-	stop     chan struct{}
-	workers  sync.WaitGroup
-	closed   atomic.Bool
-	close    sync.Once
-	closeErr error
+	psMu       sync.Mutex
+	ps         *goredis.PubSub // the current subscription, for Close
+	sentinelPS *goredis.PubSub // the Sentinel's +switch-master one, for Close
+	moving     atomic.Bool     // ps was closed to move it to a new master
+	health     time.Duration
+	resyncs    atomic.Uint64 // confirmed (re)subscriptions, for tests and status
+	stop       chan struct{}
+	workers    sync.WaitGroup
+	closed     atomic.Bool
+	close      sync.Once
+	closeErr   error
 }
 
 // New returns a Store for the configured Redis. It does no I/O: connections
@@ -199,6 +201,10 @@ func New(opts Options) (*Store, error) {
 	}
 	s.workers.Add(1)
 	go s.subscribeLoop()
+	if opts.MasterName != "" {
+		s.workers.Add(1)
+		go s.watchFailovers(opts.Addrs, opts.MasterName, opts.TLS)
+	}
 	return s, nil
 }
 
@@ -318,8 +324,10 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.stop)
 		s.psMu.Lock()
-		if s.ps != nil {
-			_ = s.ps.Close()
+		for _, ps := range []*goredis.PubSub{s.ps, s.sentinelPS} {
+			if ps != nil {
+				_ = ps.Close()
+			}
 		}
 		s.psMu.Unlock()
 		s.workers.Wait()

@@ -57,6 +57,9 @@ func (s *Store) subscribeLoop() {
 		if confirmed {
 			delay = minResubscribeDelay
 		}
+		if s.moving.Swap(false) {
+			continue // to the new master, now (watchFailovers logged why)
+		}
 		if !reportedDown {
 			reportedDown = true
 			what := "redis subscription lost"

@@ -1,0 +1,118 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// switchSettle is how long the subscription waits after Sentinel announces
+// a new master before it moves: go-redis moves its connection pool on the
+// same announcement, and the check that follows must read the new master.
+const switchSettle = 200 * time.Millisecond
+
+// watchFailovers listens to the Sentinels' +switch-master announcements.
+// Redis replicates asynchronously, so the old master may have acknowledged
+// logouts the new one never got. When the master changes, the revocations
+// subscription is moved to the new master at once; its resubscription
+// tells every cache and the journal (all=true) to check what Redis kept,
+// instead of waiting until Sentinel demotes the old master and drops our
+// connections, seconds later.
+func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls.Config) {
+	defer s.workers.Done()
+	delay := minResubscribeDelay
+	for i := 0; ; i++ {
+		sc := goredis.NewSentinelClient(&goredis.Options{
+			Addr: sentinels[i%len(sentinels)], TLSConfig: tlsConfig, ClientName: "caddy-logout",
+			DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		})
+		ps := sc.Subscribe(context.Background(), "+switch-master")
+		s.psMu.Lock()
+		if s.closed.Load() {
+			s.psMu.Unlock()
+			_ = ps.Close()
+			_ = sc.Close()
+			return
+		}
+		s.sentinelPS = ps
+		s.psMu.Unlock()
+
+		confirmed := s.receiveSwitches(ps, master)
+
+		s.psMu.Lock()
+		s.sentinelPS = nil
+		s.psMu.Unlock()
+		_ = ps.Close()
+		_ = sc.Close()
+		if confirmed {
+			delay = minResubscribeDelay
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxResubscribeDelay)
+	}
+}
+
+// receiveSwitches reads +switch-master announcements until the connection
+// to the Sentinel is lost or the Store closes, PINGing a quiet one as
+// receive does.
+func (s *Store) receiveSwitches(ps *goredis.PubSub, master string) (confirmed bool) {
+	awaitingPong := false
+	for {
+		msg, err := ps.ReceiveTimeout(context.Background(), s.health)
+		if s.closed.Load() {
+			return confirmed
+		}
+		if err != nil {
+			if !isTimeout(err) || awaitingPong {
+				return confirmed
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), s.health)
+			err = ps.Ping(ctx)
+			cancel()
+			if err != nil {
+				return confirmed
+			}
+			awaitingPong = true
+			continue
+		}
+		awaitingPong = false
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			confirmed = true
+		case *goredis.Message:
+			// "<master name> <old ip> <old port> <new ip> <new port>"
+			fields := strings.Fields(m.Payload)
+			if len(fields) == 5 && fields[0] == master {
+				s.log.Warn("redis master switched (Sentinel): moving the subscription to the new master and "+
+					"checking that it kept this node's logouts",
+					zap.String("master_name", master), zap.String("from", fields[1]+":"+fields[2]),
+					zap.String("to", fields[3]+":"+fields[4]))
+				select {
+				case <-s.stop:
+					return confirmed
+				case <-time.After(switchSettle):
+				}
+				s.moveSubscription()
+			}
+		}
+	}
+}
+
+// moveSubscription drops the revocations subscription; subscribeLoop makes
+// a new one at once, on the current master.
+func (s *Store) moveSubscription() {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	if s.ps != nil {
+		s.moving.Store(true)
+		_ = s.ps.Close()
+	}
+}
