@@ -110,10 +110,17 @@ const (
 	DefaultSweepInterval  = 10 * time.Minute
 )
 
-// verifySample is how many of the most recent records the loss check asks
-// the backend about. Lost writes are the most recent ones (a snapshot that
-// is a little old, a replica a little behind), so a small sample finds them.
+// verifySample is how many of the most recent records the periodic loss
+// check asks the backend about. Lost writes are the most recent ones (a
+// snapshot that is a little old, a replica a little behind), so a small
+// sample finds them.
 const verifySample = 32
+
+// verifyAfterReconnect is the same check after a reconnect, an outage or a
+// start, when writes are most likely lost: a failover loses the last ones
+// the old master took, and logouts made since on the new master may
+// already be more than verifySample.
+const verifyAfterReconnect = 1024
 
 // maxBatch caps how many writes share one journal transaction.
 const maxBatch = 1000

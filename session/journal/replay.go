@@ -33,7 +33,7 @@ func (s *Store) replayLoop() {
 	defer retry.Stop()
 	verifyTicker := time.NewTicker(s.verifyEvery)
 	defer verifyTicker.Stop()
-	needVerify := true
+	needVerify, verifyN := true, verifyAfterReconnect
 	for {
 		select {
 		case <-s.stop:
@@ -41,9 +41,9 @@ func (s *Store) replayLoop() {
 		case <-s.wake:
 		case <-retry.C:
 		case <-s.verify:
-			needVerify = true
+			needVerify, verifyN = true, verifyAfterReconnect
 		case <-verifyTicker.C:
-			needVerify = true
+			needVerify, verifyN = true, max(verifyN, verifySample)
 		}
 
 		if s.degraded.Load() || !s.reached.Load() || s.probeWanted.Swap(false) {
@@ -53,7 +53,8 @@ func (s *Store) replayLoop() {
 			}
 			s.markReached()
 			if s.degraded.Load() {
-				needVerify = true // what did the backend keep through the outage?
+				// What did the backend keep through the outage?
+				needVerify, verifyN = true, verifyAfterReconnect
 			}
 		}
 		// From here on an error reply does not end the round: the backend
@@ -61,13 +62,13 @@ func (s *Store) replayLoop() {
 		// (blind to other nodes' revocations) while it refuses writes.
 		answeredErr := false
 		if needVerify {
-			if err := s.verifyBackend(); err != nil {
+			if err := s.verifyBackend(verifyN); err != nil {
 				if s.roundFailed(err) {
 					continue
 				}
 				answeredErr = true
 			} else {
-				needVerify = false
+				needVerify, verifyN = false, verifySample
 			}
 		}
 		refused := false
@@ -111,11 +112,11 @@ func (s *Store) probe() error {
 	return err
 }
 
-// verifyBackend asks the backend for this node's most recent records; if
+// verifyBackend asks the backend for this node's n most recent records; if
 // any is missing, the backend lost data, and every live record goes back
 // into the pending set.
-func (s *Store) verifyBackend() error {
-	sample, err := s.recent(verifySample, verifyMargin)
+func (s *Store) verifyBackend(n int) error {
+	sample, err := s.recent(n, verifyMargin)
 	if err != nil || len(sample) == 0 {
 		return err
 	}
@@ -134,11 +135,11 @@ func (s *Store) verifyBackend() error {
 	if missing == 0 {
 		return nil
 	}
-	n, err := s.requeueAll()
+	requeued, err := s.requeueAll()
 	s.log.Warn("the session store lost revocations this node made (restarted without persistence, "+
 		"a failover that lost writes, or flushed); writing them again from the local journal",
 		zap.String("journal", s.path), zap.Int("missing_of_sampled", missing), zap.Int("sampled", len(sample)),
-		zap.Int("requeued", n), zap.Error(err))
+		zap.Int("requeued", requeued), zap.Error(err))
 	return err
 }
 
