@@ -213,7 +213,8 @@ func TestPendingChunk_ReadsOnFromTheCursor(t *testing.T) {
 const MaxRefusedPerRound = maxRefusedPerRound
 
 // A round of the replayer makes at most maxRefusedPerRound writes that
-// the backend refuses, and the next round goes on from where it stopped:
+// the backend refuses, and the next round goes on from where it stopped
+// (wrapping around the pending set):
 // a Redis that refuses every write (here, a key of the wrong type at each
 // record's key) is not asked once per pending record every RetryInterval,
 // and every record still gets its turn. The backend is a real redis-server.
@@ -255,7 +256,9 @@ func TestReplayPending_RefusalsPerRoundBounded(t *testing.T) {
 		}
 		return 0
 	}
-	for round, want := range []int{maxRefusedPerRound, n, n + maxRefusedPerRound} {
+	// Each round stops at its 64th refusal; the next goes on after it, to
+	// the end, and around from the start.
+	for round, want := range []int{maxRefusedPerRound, 2 * maxRefusedPerRound, 3 * maxRefusedPerRound} {
 		if err := s.replayPending(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 			t.Fatalf("round %d: replayPending = %v; want the WRONGTYPE refusal", round+1, err)
 		}

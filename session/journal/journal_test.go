@@ -818,3 +818,71 @@ func TestReconnect_LossBehindTheMostRecent_WrittenAgain(t *testing.T) {
 		t.Errorf("JournalDepth = %d after the rewrite", d)
 	}
 }
+
+// Exactly one round's worth of refused records (64): a round that starts
+// where the last one stopped and finds nothing more to refuse there must
+// not count as a clean pass (it wraps around to the refused ones), so the
+// warning still comes once, not every round.
+func TestReplay_ExactlyARoundOfRefusals_WarnsOnce(t *testing.T) {
+	p := newPoisonedJournal(t, journal.MaxRefusedPerRound, 5)
+	eventually(t, "the logouts behind the refused ones written to Redis", 10*time.Second, func() bool { return p.allSeen(p.good) })
+	retried := p.wrongTypeReplies(t) + 4*len(p.poisoned)
+	eventually(t, "several more rounds", 10*time.Second, func() bool { return p.wrongTypeReplies(t) >= retried })
+	if d := p.j.JournalDepth(); d != len(p.poisoned) {
+		t.Errorf("JournalDepth = %d; want the %d refused records", d, len(p.poisoned))
+	}
+	p.checkRefusedWarning(t)
+	if n := p.logs.FilterMessageSnippet("journaled logouts replayed").Len(); n != 0 {
+		t.Errorf("%d log lines say the journal was replayed while refused records are pending", n)
+	}
+}
+
+// A Redis that refuses every write (out of memory) while logouts keep
+// coming: each refused logout wakes the replayer, but it makes one round
+// (at most 64 refused writes) per RetryInterval, not one per logout.
+func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	r := newRedis(t, srv, "")
+	j, err := journal.Open(r, journal.Options{
+		Path: filepath.Join(t.TempDir(), "journal.db"), RetryInterval: time.Hour, OpTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	ctx := context.Background()
+	admin := srv.Client(t)
+	for _, kv := range [][2]string{{"maxmemory-policy", "noeviction"}, {"maxmemory", "1"}} {
+		if err := admin.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oom := func() int {
+		info, err := admin.Info(ctx, "errorstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_OOM:count="); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return 0
+	}
+	const logouts = 300
+	for i := range logouts {
+		if err := j.Revoke(ctx, session.IDOf(fmt.Sprint("refused logout ", i)), time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("Revoke %d with Redis refusing: %v", i, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let a woken replayer do what it would
+	// Each logout's own attempt, plus one round from the first wake.
+	if got, most := oom(), logouts+journal.MaxRefusedPerRound; got > most {
+		t.Errorf("Redis refused %d writes for %d logouts; want at most %d: the replayer retries on every wake", got, logouts, most)
+	}
+	if d := j.JournalDepth(); d != logouts {
+		t.Errorf("JournalDepth = %d; want all %d journaled", d, logouts)
+	}
+}

@@ -1,9 +1,11 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,11 +36,14 @@ func (s *Store) replayLoop() {
 	verifyTicker := time.NewTicker(s.verifyEvery)
 	defer verifyTicker.Stop()
 	needVerify, verifyN := true, verifyAfterReconnect
+	var lastRefused time.Time // the end of the last round the backend refused records in
 	for {
+		woken := false
 		select {
 		case <-s.stop:
 			return
 		case <-s.wake:
+			woken = true
 		case <-retry.C:
 		case <-s.verify:
 			needVerify, verifyN = true, verifyAfterReconnect
@@ -72,12 +77,19 @@ func (s *Store) replayLoop() {
 			}
 		}
 		refused := false
-		if s.depth.Load() > 0 {
+		// A backend that refuses writes gets a round every RetryInterval,
+		// not one per logout it refuses (each wakes this loop).
+		throttled := woken && time.Since(lastRefused) < s.retryEvery
+		if throttled {
+			refused, answeredErr = true, true
+		}
+		if s.depth.Load() > 0 && !throttled {
 			if err := s.replayPending(); err != nil {
 				if s.roundFailed(err) {
 					continue
 				}
 				refused, answeredErr = true, true
+				lastRefused = time.Now()
 			}
 		}
 		if s.degraded.Load() {
@@ -161,13 +173,23 @@ func (s *Store) replayPending() error {
 	refused := 0
 	var firstErr error
 	var firstID session.ID
-	after := s.replayFrom
+	// A round starts after the record the last one stopped at, goes to the
+	// end of the pending set, then wraps around to the start and up to that
+	// record: every round that is not stopped sees the whole set once.
+	from := s.replayFrom
 	s.replayFrom = nil
+	after, wrapped := from, from == nil
 	for {
 		epoch := s.requeues.Load()
 		chunk, err := s.pendingChunk(after, replayChunk)
 		if err != nil {
 			return err
+		}
+		full := len(chunk) == replayChunk
+		if wrapped && from != nil {
+			if i := slices.IndexFunc(chunk, func(e entry) bool { return bytes.Compare(e.id[:], from) > 0 }); i >= 0 {
+				chunk, full = chunk[:i], false // past where this round began
+			}
 		}
 		done := chunk[:0:0]
 		now := s.now().UnixNano()
@@ -205,10 +227,16 @@ func (s *Store) replayPending() error {
 		if stopErr != nil {
 			return fmt.Errorf("replaying the journal: %w", stopErr)
 		}
-		if s.replayFrom != nil || len(chunk) < replayChunk {
-			break
+		switch {
+		case s.replayFrom != nil:
+		case full:
+			after = chunk[len(chunk)-1].id[:]
+			continue
+		case !wrapped:
+			after, wrapped = nil, true
+			continue
 		}
-		after = chunk[len(chunk)-1].id[:]
+		break
 	}
 	s.noteRefused(refused, firstID, firstErr)
 	if refused > 0 {
