@@ -112,15 +112,23 @@ echo "bench: $(load_note)"
 echo "bench: other work on the machine before starting: $(cpu_busy 3)% of all cores busy"
 
 # --- processes -------------------------------------------------------------
-# The session store of variant e: no snapshots, nothing on disk.
-redis-server --bind 127.0.0.1 --port "$PORT_REDIS" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_REDIS") 2>/dev/null; then break; fi
-	sleep 0.1
-done
-"$WORK/backend" -app "127.0.0.1:$PORT_APP" -auth "127.0.0.1:$PORT_AUTH" -session "$VALID" \
-	-auth-redis "127.0.0.1:$PORT_AUTH_REDIS" -redis "127.0.0.1:$PORT_REDIS" 2>"$WORK/backend.log" &
+backend_args=(-app "127.0.0.1:$PORT_APP" -auth "127.0.0.1:$PORT_AUTH" -session "$VALID")
+if [ "$MODE" = compare ] || [ "$MODE" = all ]; then
+	# The session store of variant e: no snapshots, nothing on disk.
+	redis-server --bind 127.0.0.1 --port "$PORT_REDIS" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+	PIDS+=("$!")
+	for i in $(seq 101); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_REDIS") 2>/dev/null; then break; fi
+		if [ "$i" = 101 ]; then
+			echo "bench: redis-server never came up on port $PORT_REDIS:" >&2
+			cat "$WORK/redis.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	backend_args+=(-auth-redis "127.0.0.1:$PORT_AUTH_REDIS" -redis "127.0.0.1:$PORT_REDIS")
+fi
+"$WORK/backend" "${backend_args[@]}" 2>"$WORK/backend.log" &
 PIDS+=("$!")
 BACKEND_PID=$!
 
