@@ -886,3 +886,40 @@ func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
 		t.Errorf("JournalDepth = %d; want all %d journaled", d, logouts)
 	}
 }
+
+// A record Redis cannot give back as a time (someone else's value at its
+// key) among the ones the loss check reads: the check counts it as missing
+// and goes on, instead of taking Redis for unreachable (which made every
+// round end there, and the node degraded for good). An older lost record
+// behind it is still found and written again.
+func TestVerify_ForeignValueAmongTheRecent_CheckGoesOn(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	r := newRedis(t, srv, "")
+	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	ctx := context.Background()
+	ids := make([]session.ID, 100)
+	base := time.Now().Add(time.Hour)
+	for i := range ids {
+		ids[i] = session.IDOf(fmt.Sprint("foreign among the recent ", i))
+		if err := j.Revoke(ctx, ids[i], base.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := srv.Client(t)
+	// The 40th most recent: outside the minute's 32, inside the reconnect's check.
+	if err := admin.Set(ctx, r.Key(ids[len(ids)-40]), "garbage", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lost := ids[10]
+	if err := admin.Del(ctx, r.Key(lost)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+	}
+	eventually(t, "the lost record written again", 5*time.Second, func() bool { return inRedis(t, srv, r, lost) })
+	if j.Degraded() {
+		t.Error("Degraded = true: a value Redis answered with was taken for an outage")
+	}
+}

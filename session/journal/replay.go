@@ -54,6 +54,7 @@ func (s *Store) replayLoop() {
 		if s.degraded.Load() || !s.reached.Load() || s.probeWanted.Swap(false) {
 			if err := s.probe(); err != nil {
 				s.roundFailed(err)
+				lastRefused = time.Time{} // the round that ends the outage is not throttled
 				continue
 			}
 			s.markReached()
@@ -132,17 +133,9 @@ func (s *Store) verifyBackend(n int) error {
 	if err != nil || len(sample) == 0 {
 		return err
 	}
-	missing := 0
-	for _, e := range sample {
-		ctx, cancel := s.opContext()
-		until, err := s.backend.RevokedUntil(ctx, e.id)
-		cancel()
-		if err != nil {
-			return err
-		}
-		if until.IsZero() {
-			missing++
-		}
+	missing, err := s.countMissing(sample)
+	if err != nil {
+		return err
 	}
 	if missing == 0 {
 		return nil
@@ -153,6 +146,51 @@ func (s *Store) verifyBackend(n int) error {
 		zap.String("journal", s.path), zap.Int("missing_of_sampled", missing), zap.Int("sampled", len(sample)),
 		zap.Int("requeued", requeued), zap.Error(err))
 	return err
+}
+
+// batchReader is implemented by backends that read many records in a few
+// round trips (Redis): the loss check asks for up to a thousand.
+type batchReader interface {
+	RevokedUntilMany(ctx context.Context, ids []session.ID) ([]time.Time, error)
+}
+
+// countMissing asks the backend for each record of sample and counts those
+// it does not hold. Only an unreachable backend (or Close) makes it give
+// up: a record the backend answers about with an error (a key of another
+// type, someone else's value) is not ours as written, so it counts as
+// missing, and the check goes on.
+func (s *Store) countMissing(sample []entry) (int, error) {
+	missing := 0
+	if b, ok := s.backend.(batchReader); ok {
+		ids := make([]session.ID, len(sample))
+		for i, e := range sample {
+			ids[i] = e.id
+		}
+		ctx, cancel := s.opContext()
+		untils, err := b.RevokedUntilMany(ctx, ids)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+		for _, until := range untils {
+			if until.IsZero() {
+				missing++
+			}
+		}
+		return missing, nil
+	}
+	for _, e := range sample {
+		ctx, cancel := s.opContext()
+		until, err := s.backend.RevokedUntil(ctx, e.id)
+		cancel()
+		if err != nil && (s.isStopping(err) || s.unreachable(err)) {
+			return 0, err
+		}
+		if err != nil || until.IsZero() {
+			missing++
+		}
+	}
+	return missing, nil
 }
 
 // replayPending pushes pending records into the backend, from where the

@@ -284,16 +284,66 @@ func (s *Store) RevokedUntil(ctx context.Context, id session.ID) (time.Time, err
 	if err != nil {
 		return time.Time{}, s.fail(ctx, err)
 	}
+	until, ok := s.parseUntil(v)
+	if !ok {
+		// Someone else's value under our prefix: say so rather than guess.
+		// Redis answered, so this is not an outage.
+		return time.Time{}, &Error{Addrs: s.addrs, Err: fmt.Errorf("%s holds %q, not a time", s.Key(id), v), answered: true}
+	}
+	return until, nil
+}
+
+// parseUntil reads a record's value; an expired one reads as zero.
+func (s *Store) parseUntil(v string) (time.Time, bool) {
 	ms, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		// Someone else's value under our prefix: say so rather than guess.
-		return time.Time{}, fmt.Errorf("redis store: %s holds %q, not a time", s.Key(id), v)
+		return time.Time{}, false
 	}
 	until := time.UnixMilli(ms)
 	if !until.After(s.now()) {
-		return time.Time{}, nil // expired; Redis drops the key on its own
+		return time.Time{}, true // expired; Redis drops the key on its own
 	}
-	return until, nil
+	return until, true
+}
+
+// readManyChunk is how many records RevokedUntilMany asks for per round
+// trip.
+const readManyChunk = 256
+
+// RevokedUntilMany reads many records in a few round trips (pipelined
+// GETs, which Redis Cluster splits by node). A record Redis cannot give as
+// a time (a key of another type, someone else's value) reads as zero,
+// like an absent one: the journal's loss check uses it, and for it either
+// means "this record is not there". An error means Redis could not be
+// asked.
+func (s *Store) RevokedUntilMany(ctx context.Context, ids []session.ID) ([]time.Time, error) {
+	if s.closed.Load() {
+		return nil, session.ErrClosed
+	}
+	out := make([]time.Time, 0, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), readManyChunk)]
+		ids = ids[len(chunk):]
+		cmds := make([]*goredis.StringCmd, len(chunk))
+		_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, id := range chunk {
+				cmds[i] = p.Get(ctx, s.Key(id))
+			}
+			return nil
+		})
+		for _, cmd := range cmds {
+			v, cerr := cmd.Result()
+			if cerr != nil && !errors.Is(cerr, goredis.Nil) && IsUnreachable(cerr) {
+				return nil, s.fail(ctx, cerr)
+			}
+			until, _ := s.parseUntil(v) // "" (absent or refused) reads as zero
+			out = append(out, until)
+		}
+		if err != nil && !errors.Is(err, goredis.Nil) && IsUnreachable(err) {
+			return nil, s.fail(ctx, err)
+		}
+	}
+	return out, nil
 }
 
 // Subscribe implements session.Broadcaster: fn gets every ID revoked by
@@ -371,9 +421,10 @@ func (s *Store) describe(err error) error {
 
 // Error is a failure talking to Redis.
 type Error struct {
-	Addrs string // the configured addresses
-	Err   error
-	auth  bool
+	Addrs    string // the configured addresses
+	Err      error
+	auth     bool
+	answered bool // Redis answered; the error is about what it answered
 }
 
 func (e *Error) Error() string {
@@ -438,6 +489,9 @@ func (s *Store) Unreachable(err error) bool { return IsUnreachable(err) }
 // error (bad credentials, a database that does not exist, out of memory).
 func IsUnreachable(err error) bool {
 	if err == nil || errors.Is(err, session.ErrClosed) {
+		return false
+	}
+	if e := (*Error)(nil); errors.As(err, &e) && e.answered {
 		return false
 	}
 	var re goredis.Error

@@ -326,8 +326,55 @@ func TestRevokedUntil_ForeignValue_IsAnError(t *testing.T) {
 	if err := srv.Client(t).Set(context.Background(), s.Key(id), "yes", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RevokedUntil(context.Background(), id); err == nil || errors.Is(err, session.ErrClosed) {
+	_, err := s.RevokedUntil(context.Background(), id)
+	if err == nil || errors.Is(err, session.ErrClosed) || !strings.Contains(err.Error(), s.Key(id)) {
 		t.Fatalf("RevokedUntil over a foreign value = %v, want an error naming the key", err)
+	}
+	// Redis answered: not an outage (the journal would stop asking it).
+	if redis.IsUnreachable(err) {
+		t.Errorf("IsUnreachable(%q) = true", err)
+	}
+}
+
+// RevokedUntilMany reads records in pipelined batches: a record, an absent
+// one, an expired one, someone else's value and a key of another type,
+// across more than one batch. Only the first reads as a time; the rest
+// are "not there". A stopped Redis is an error, and an outage.
+func TestRevokedUntilMany(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+	ctx := context.Background()
+	c := srv.Client(t)
+	until := time.Now().Add(time.Hour)
+	ids := make([]session.ID, 600) // more than two batches
+	for i := range ids {
+		ids[i] = session.IDOf(fmt.Sprint("many ", i))
+	}
+	const revoked, foreign, list, expired = 1, 300, 599, 2
+	if err := s.Revoke(ctx, ids[revoked], until); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, s.Key(ids[foreign]), "yes", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RPush(ctx, s.Key(ids[list]), "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, s.Key(ids[expired]), strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RevokedUntilMany(ctx, ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("RevokedUntilMany = %d answers, %v", len(got), err)
+	}
+	for i, u := range got {
+		if want := i == revoked; want != !u.IsZero() || want && u.UnixMilli() != until.UnixMilli() {
+			t.Errorf("record %d: %v", i, u)
+		}
+	}
+	srv.Kill()
+	if _, err := s.RevokedUntilMany(ctx, ids); err == nil || !redis.IsUnreachable(err) {
+		t.Errorf("RevokedUntilMany with Redis stopped = %v; want an unreachable error", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap"
 )
 
@@ -24,11 +25,14 @@ const switchSettle = 200 * time.Millisecond
 // connections, seconds later.
 func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls.Config) {
 	defer s.workers.Done()
-	delay := minResubscribeDelay
+	delay, warned := minResubscribeDelay, false
 	for i := 0; ; i++ {
+		addr := sentinels[i%len(sentinels)]
 		sc := goredis.NewSentinelClient(&goredis.Options{
-			Addr: sentinels[i%len(sentinels)], TLSConfig: tlsConfig, ClientName: "caddy-logout",
+			Addr: addr, TLSConfig: tlsConfig, ClientName: "caddy-logout",
 			DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+			DialerRetries: 1, MaxRetries: 1,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		})
 		ps := sc.Subscribe(context.Background(), "+switch-master")
 		s.psMu.Lock()
@@ -49,7 +53,11 @@ func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls
 		_ = ps.Close()
 		_ = sc.Close()
 		if confirmed {
-			delay = minResubscribeDelay
+			delay, warned = minResubscribeDelay, false
+		} else if !warned && !s.closed.Load() {
+			warned = true
+			s.log.Warn("cannot listen for Sentinel's master switches; after a failover, logouts the old master "+
+				"lost are found only when this node reconnects", zap.String("sentinel", addr), zap.String("master_name", master))
 		}
 		select {
 		case <-s.stop:

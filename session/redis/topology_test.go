@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/redis"
 	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
@@ -82,5 +85,21 @@ func TestSentinel_ConformanceAndPubSub(t *testing.T) {
 	eventually(t, "announced", 5*time.Second, func() bool { return rb.has(id) })
 	if master.Client(t).Exists(context.Background(), a.Key(id)).Val() != 1 {
 		t.Error("the record is not on the master the Sentinel named")
+	}
+}
+
+// With master_name, the store listens to the Sentinels for master
+// switches; when it cannot, it says so once (and keeps trying).
+func TestSentinel_CannotListenForSwitches_WarnsOnce(t *testing.T) {
+	gone := redistest.Start(t, redistest.Options{})
+	gone.Kill()
+	core, logs := observer.New(zap.WarnLevel)
+	open(t, redis.Options{Addrs: []string{gone.Addr}, MasterName: "nomaster", Logger: zap.New(core)})
+	eventually(t, "the warning", 5*time.Second, func() bool {
+		return logs.FilterMessageSnippet("cannot listen for Sentinel's master switches").Len() > 0
+	})
+	time.Sleep(1500 * time.Millisecond) // several more attempts
+	if n := logs.FilterMessageSnippet("cannot listen for Sentinel's master switches").Len(); n != 1 {
+		t.Errorf("%d warnings; want one however many attempts fail", n)
 	}
 }
