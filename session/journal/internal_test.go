@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -243,26 +242,13 @@ func TestReplayPending_RefusalsPerRoundBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wrongType := func() int {
-		info, err := admin.Info(ctx, "errorstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.Lines(info) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_WRONGTYPE:count="); ok {
-				n, _ := strconv.Atoi(v)
-				return n
-			}
-		}
-		return 0
-	}
 	// Each round stops at its 64th refusal; the next goes on after it, to
 	// the end, and around from the start.
 	for round, want := range []int{maxRefusedPerRound, 2 * maxRefusedPerRound, 3 * maxRefusedPerRound} {
 		if err := s.replayPending(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 			t.Fatalf("round %d: replayPending = %v; want the WRONGTYPE refusal", round+1, err)
 		}
-		if got := wrongType(); got != want {
+		if got := srv.ErrorReplies(t, "WRONGTYPE"); got != want {
 			t.Fatalf("round %d: Redis refused %d writes in all; want %d (at most %d a round, each record in turn)",
 				round+1, got, want, maxRefusedPerRound)
 		}

@@ -571,23 +571,6 @@ func (p *poisonedJournal) allSeen(ids []session.ID) bool {
 	return true
 }
 
-// wrongTypeReplies is how many WRONGTYPE errors Redis has answered with:
-// each is one refused write of a poisoned record.
-func (p *poisonedJournal) wrongTypeReplies(t *testing.T) int {
-	t.Helper()
-	info, err := p.admin.Info(context.Background(), "errorstats").Result()
-	if err != nil {
-		return -1
-	}
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_WRONGTYPE:count="); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
-}
-
 // checkRefusedWarning wants exactly one warning about refused records
 // since the test began, naming how many and the first by its short ID, and
 // no log line holding a full ID.
@@ -624,8 +607,8 @@ func TestReplay_RefusedRecord_DoesNotHoldBackTheOthers(t *testing.T) {
 	poison := p.poisoned[0]
 	eventually(t, "the other journaled logouts written to Redis", 10*time.Second, func() bool { return p.allSeen(p.good) })
 	// More rounds retry the refused record (and finish the first one).
-	retried := p.wrongTypeReplies(t) + 3
-	eventually(t, "the refused record retried", 10*time.Second, func() bool { return p.wrongTypeReplies(t) >= retried })
+	retried := p.srv.ErrorReplies(t, "WRONGTYPE") + 3
+	eventually(t, "the refused record retried", 10*time.Second, func() bool { return p.srv.ErrorReplies(t, "WRONGTYPE") >= retried })
 	if d := p.j.JournalDepth(); d != 1 {
 		t.Errorf("JournalDepth = %d; want 1, the refused record", d)
 	}
@@ -788,15 +771,7 @@ func TestReconnect_LossBehindTheMostRecent_WrittenAgain(t *testing.T) {
 	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	eventually(t, "backend reached", 5*time.Second, j.Reached)
 	ctx := context.Background()
-	ids := make([]session.ID, 100)
-	base := time.Now().Add(time.Hour)
-	for i := range ids {
-		ids[i] = session.IDOf(fmt.Sprint("behind the sample ", i))
-		// Later logouts expire later: the journal's "most recent" order.
-		if err := j.Revoke(ctx, ids[i], base.Add(time.Duration(i)*time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ids := revokeInOrder(t, j, "behind the sample", 100)
 	admin := srv.Client(t)
 	for _, id := range ids[:50] {
 		if err := admin.Del(ctx, r.Key(id)).Err(); err != nil {
@@ -826,8 +801,8 @@ func TestReconnect_LossBehindTheMostRecent_WrittenAgain(t *testing.T) {
 func TestReplay_ExactlyARoundOfRefusals_WarnsOnce(t *testing.T) {
 	p := newPoisonedJournal(t, journal.MaxRefusedPerRound, 5)
 	eventually(t, "the logouts behind the refused ones written to Redis", 10*time.Second, func() bool { return p.allSeen(p.good) })
-	retried := p.wrongTypeReplies(t) + 4*len(p.poisoned)
-	eventually(t, "several more rounds", 10*time.Second, func() bool { return p.wrongTypeReplies(t) >= retried })
+	retried := p.srv.ErrorReplies(t, "WRONGTYPE") + 4*len(p.poisoned)
+	eventually(t, "several more rounds", 10*time.Second, func() bool { return p.srv.ErrorReplies(t, "WRONGTYPE") >= retried })
 	if d := p.j.JournalDepth(); d != len(p.poisoned) {
 		t.Errorf("JournalDepth = %d; want the %d refused records", d, len(p.poisoned))
 	}
@@ -858,19 +833,6 @@ func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	oom := func() int {
-		info, err := admin.Info(ctx, "errorstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.Lines(info) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_OOM:count="); ok {
-				n, _ := strconv.Atoi(v)
-				return n
-			}
-		}
-		return 0
-	}
 	const logouts = 300
 	for i := range logouts {
 		if err := j.Revoke(ctx, session.IDOf(fmt.Sprint("refused logout ", i)), time.Now().Add(time.Hour)); err != nil {
@@ -879,7 +841,7 @@ func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let a woken replayer do what it would
 	// Each logout's own attempt, plus one round from the first wake.
-	if got, most := oom(), logouts+journal.MaxRefusedPerRound; got > most {
+	if got, most := srv.ErrorReplies(t, "OOM"), logouts+journal.MaxRefusedPerRound; got > most {
 		t.Errorf("Redis refused %d writes for %d logouts; want at most %d: the replayer retries on every wake", got, logouts, most)
 	}
 	if d := j.JournalDepth(); d != logouts {
@@ -898,14 +860,7 @@ func TestVerify_ForeignValueAmongTheRecent_CheckGoesOn(t *testing.T) {
 	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	eventually(t, "backend reached", 5*time.Second, j.Reached)
 	ctx := context.Background()
-	ids := make([]session.ID, 100)
-	base := time.Now().Add(time.Hour)
-	for i := range ids {
-		ids[i] = session.IDOf(fmt.Sprint("foreign among the recent ", i))
-		if err := j.Revoke(ctx, ids[i], base.Add(time.Duration(i)*time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ids := revokeInOrder(t, j, "foreign among the recent", 100)
 	admin := srv.Client(t)
 	// The 40th most recent: outside the minute's 32, inside the reconnect's check.
 	if err := admin.Set(ctx, r.Key(ids[len(ids)-40]), "garbage", time.Hour).Err(); err != nil {
@@ -922,4 +877,19 @@ func TestVerify_ForeignValueAmongTheRecent_CheckGoesOn(t *testing.T) {
 	if j.Degraded() {
 		t.Error("Degraded = true: a value Redis answered with was taken for an outage")
 	}
+}
+
+// revokeInOrder revokes n sessions through j, each expiring a little later
+// than the one before, which is the journal's "most recent" order.
+func revokeInOrder(t *testing.T, j *journal.Store, name string, n int) []session.ID {
+	t.Helper()
+	ids := make([]session.ID, n)
+	base := time.Now().Add(time.Hour)
+	for i := range ids {
+		ids[i] = session.IDOf(fmt.Sprint(name, " ", i))
+		if err := j.Revoke(context.Background(), ids[i], base.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
 }

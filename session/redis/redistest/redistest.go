@@ -263,6 +263,25 @@ func (s *Server) Client(t testing.TB) *goredis.Client {
 	return c
 }
 
+// ErrorReplies is how many errors of a kind ("WRONGTYPE", "OOM") the
+// server has answered with so far (INFO errorstats): each is one command it
+// refused.
+func (s *Server) ErrorReplies(t testing.TB, kind string) int {
+	t.Helper()
+	c := s.Client(t)
+	info, err := c.Info(context.Background(), "errorstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_"+kind+":count="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
 // ClientTLS is the TLS configuration a client needs to trust the server
 // (nil without Options.TLS).
 func (s *Server) ClientTLS() *tls.Config {
