@@ -193,8 +193,8 @@ func (s *Store) countMissing(sample []entry) (int, error) {
 	return missing, nil
 }
 
-// replayPending pushes pending records into the backend, from where the
-// last round stopped to the end of the pending set. Only an unreachable
+// replayPending pushes pending records into the backend, once around the
+// pending set from where the last round stopped. Only an unreachable
 // backend or Close ends it early, or maxRefusedPerRound refusals: a record
 // the backend answers with an error (a key of another type, an ACL, out of
 // memory) stays pending without holding back the records after it, and

@@ -69,49 +69,30 @@ func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls
 }
 
 // receiveSwitches reads +switch-master announcements until the connection
-// to the Sentinel is lost or the Store closes, PINGing a quiet one as
-// receive does.
+// to the Sentinel is lost or the Store closes.
 func (s *Store) receiveSwitches(ps *goredis.PubSub, master string) (confirmed bool) {
-	awaitingPong := false
-	for {
-		msg, err := ps.ReceiveTimeout(context.Background(), s.health)
-		if s.closed.Load() {
-			return confirmed
-		}
-		if err != nil {
-			if !isTimeout(err) || awaitingPong {
-				return confirmed
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), s.health)
-			err = ps.Ping(ctx)
-			cancel()
-			if err != nil {
-				return confirmed
-			}
-			awaitingPong = true
-			continue
-		}
-		awaitingPong = false
+	_ = s.readPubSub(ps, func(msg any) {
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			confirmed = true
 		case *goredis.Message:
 			// "<master name> <old ip> <old port> <new ip> <new port>"
 			fields := strings.Fields(m.Payload)
-			if len(fields) == 5 && fields[0] == master {
-				s.log.Warn("redis master switched (Sentinel): moving the subscription to the new master and "+
-					"checking that it kept this node's logouts",
-					zap.String("master_name", master), zap.String("from", fields[1]+":"+fields[2]),
-					zap.String("to", fields[3]+":"+fields[4]))
-				select {
-				case <-s.stop:
-					return confirmed
-				case <-time.After(switchSettle):
-				}
+			if len(fields) != 5 || fields[0] != master {
+				return
+			}
+			s.log.Warn("redis master switched (Sentinel): moving the subscription to the new master and "+
+				"checking that it kept this node's logouts",
+				zap.String("master_name", master), zap.String("from", fields[1]+":"+fields[2]),
+				zap.String("to", fields[3]+":"+fields[4]))
+			select {
+			case <-s.stop:
+			case <-time.After(switchSettle):
 				s.moveSubscription()
 			}
 		}
-	}
+	})
+	return confirmed
 }
 
 // moveSubscription drops the revocations subscription; subscribeLoop makes

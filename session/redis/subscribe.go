@@ -78,34 +78,10 @@ func (s *Store) subscribeLoop() {
 	}
 }
 
-// receive reads ps until its connection is lost (the error says how) or
-// the Store closes. A quiet channel is PINGed after one health-check
-// interval; a second quiet interval means the connection is dead even if
-// TCP has not noticed.
+// receive reads the revocations subscription until its connection is lost
+// (the error says how) or the Store closes.
 func (s *Store) receive(ps *goredis.PubSub, onConfirm func()) (confirmed bool, err error) {
-	awaitingPong := false
-	for {
-		msg, err := ps.ReceiveTimeout(context.Background(), s.health)
-		if s.closed.Load() {
-			return confirmed, nil
-		}
-		if err != nil {
-			if !isTimeout(err) || awaitingPong {
-				if isTimeout(err) {
-					err = errors.New("no answer to PING on the subscription connection")
-				}
-				return confirmed, err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), s.health)
-			err = ps.Ping(ctx)
-			cancel()
-			if err != nil {
-				return confirmed, err
-			}
-			awaitingPong = true
-			continue
-		}
-		awaitingPong = false
+	err = s.readPubSub(ps, func(msg any) {
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == s.channel {
@@ -119,6 +95,39 @@ func (s *Store) receive(ps *goredis.PubSub, onConfirm func()) (confirmed bool, e
 				s.notify(id, false)
 			}
 		}
+	})
+	return confirmed, err
+}
+
+// readPubSub hands every message of ps to on until its connection is lost
+// (the error says how) or the Store closes (nil). A quiet connection is
+// PINGed after one health-check interval; a second quiet interval means it
+// is dead even if TCP has not noticed.
+func (s *Store) readPubSub(ps *goredis.PubSub, on func(msg any)) error {
+	awaitingPong := false
+	for {
+		msg, err := ps.ReceiveTimeout(context.Background(), s.health)
+		if s.closed.Load() {
+			return nil
+		}
+		if err != nil {
+			if !isTimeout(err) || awaitingPong {
+				if isTimeout(err) {
+					err = errors.New("no answer to PING on the subscription connection")
+				}
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), s.health)
+			err = ps.Ping(ctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			awaitingPong = true
+			continue
+		}
+		awaitingPong = false
+		on(msg)
 	}
 }
 
