@@ -766,10 +766,7 @@ func TestSentinelFailover_NoAcknowledgedLogoutLost(t *testing.T) {
 // among the 32 most recent, and the subscription is then dropped: the
 // check after the reconnect finds them and the journal writes them again.
 func TestReconnect_LossBehindTheMostRecent_WrittenAgain(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	r := newRedis(t, srv, "")
-	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	srv, r, j := reachedJournal(t)
 	ctx := context.Background()
 	ids := revokeInOrder(t, j, "behind the sample", 100)
 	admin := srv.Client(t)
@@ -855,10 +852,7 @@ func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
 // round end there, and the node degraded for good). An older lost record
 // behind it is still found and written again.
 func TestVerify_ForeignValueAmongTheRecent_CheckGoesOn(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	r := newRedis(t, srv, "")
-	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	srv, r, j := reachedJournal(t)
 	ctx := context.Background()
 	ids := revokeInOrder(t, j, "foreign among the recent", 100)
 	admin := srv.Client(t)
@@ -892,4 +886,15 @@ func revokeInOrder(t *testing.T, j *journal.Store, name string, n int) []session
 		}
 	}
 	return ids
+}
+
+// reachedJournal is a journal in front of a fresh redis-server, once it
+// has reached it.
+func reachedJournal(t *testing.T) (*redistest.Server, *redis.Store, *journal.Store) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	r := newRedis(t, srv, "")
+	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	return srv, r, j
 }

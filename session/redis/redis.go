@@ -325,7 +325,8 @@ func (s *Store) RevokedUntilMany(ctx context.Context, ids []session.ID) ([]time.
 		chunk := ids[:min(len(ids), readManyChunk)]
 		ids = ids[len(chunk):]
 		cmds := make([]*goredis.StringCmd, len(chunk))
-		_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		// Pipelined's own error is the first failed command's, read below.
+		_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for i, id := range chunk {
 				cmds[i] = p.Get(ctx, s.Key(id))
 			}
@@ -338,9 +339,6 @@ func (s *Store) RevokedUntilMany(ctx context.Context, ids []session.ID) ([]time.
 			}
 			until, _ := s.parseUntil(v) // "" (absent or refused) reads as zero
 			out = append(out, until)
-		}
-		if err != nil && !errors.Is(err, goredis.Nil) && IsUnreachable(err) {
-			return nil, s.fail(ctx, err)
 		}
 	}
 	return out, nil
