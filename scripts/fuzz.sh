@@ -8,10 +8,11 @@ fuzztime=${1:-${FUZZTIME:-10s}}
 # Minimizing each new interesting input may take up to 60s by default,
 # which would eat the whole budget without exploring.
 minimizetime=${FUZZMINIMIZETIME:-3s}
-for pkg in $(go list ./...); do
-	dir=$(go list -f '{{.Dir}}' "$pkg")
-	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
-		echo "fuzz: $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimizetime" "$pkg"
+for module in . tests; do
+	for dir in $(cd "$module" && go list -f '{{.Dir}}' ./...); do
+		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+			echo "fuzz: ${dir#"$PWD"/} $target ($fuzztime)"
+			(cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimizetime" .)
+		done
 	done
 done

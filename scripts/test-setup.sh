@@ -1,26 +1,52 @@
 #!/usr/bin/env bash
-# Installs what the tests need besides Go, idempotently: redis-server (Redis
-# store and cluster tests), Chromium (browser tests) and Ory's JavaScript SDK
-# (SDK compatibility tests). Safe to run again: it only installs what is missing.
+# Installs everything the tests need besides Go, idempotently: Debian
+# packages (servers, browsers, apps, parsers), the npm packages of every
+# committed package-lock.json under tests/, and the Go programs the tests
+# run (linters, identity providers, auth proxies), each built once at a
+# pinned version into a cache outside the checkout. Safe to run again: it
+# only installs what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
+# One setup at a time on a machine (several checkouts may share it).
+exec 9>"$TOOLS_DIR/.setup.lock"
+flock 9
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Debian packages, by what needs them.
+packages=(
+	redis-server           # Redis store, cluster and outage tests
+	chromium               # browser tests (chromedp)
+)
 missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Node.js and npm (Ory's JavaScript SDK and the npm test apps): whichever
+# the machine has (it may come with a newer one than Debian's), else Debian's.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "test-setup: installing ${missing[*]}"
 	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Ory's JavaScript SDK, pinned by the committed package-lock.json.
-if [ ! -d tests/sdk-js/node_modules/@ory/client ]; then
-	echo "test-setup: installing @ory/client"
-	(cd tests/sdk-js && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm packages, exactly as each committed lockfile pins them. node_modules
+# is never committed; it is reinstalled whenever its lockfile changes.
+while IFS= read -r lock; do
+	dir=$(dirname "$lock")
+	stamp="$dir/node_modules/.installed-from-lock"
+	want=$(sha256sum "$lock" | cut -d' ' -f1)
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+		echo "test-setup: npm ci in $dir"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+		echo "$want" >"$stamp"
+	fi
+done < <(git ls-files 'tests/*package-lock.json')
+
+# Go programs at pinned versions, outside the product's go.mod.
+go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2

@@ -6,25 +6,27 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
-func adminURL(p *caddyProc, path string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d%s", p.adminPort, path)
+func adminURL(p *e2e.Caddy, path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", p.AdminPort, path)
 }
 
 // TestAdmin_RevokeLookupStatus drives the incident-response API through
 // Caddy's real admin endpoint: kill a session now, see it refused, look it
 // up, and read the store and cache status.
 func TestAdmin_RevokeLookupStatus(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
 
-	_, body := do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=incident"}}, "")
-	if seen(t, body).Cookie != "sid=incident" {
+	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=incident"}}, "")
+	if e2e.Seen(t, body).Cookie != "sid=incident" {
 		t.Fatal("session did not reach the app before the incident")
 	}
 
-	resp, body := do(t, http.DefaultClient, "POST", adminURL(p, "/logout/revoke"), http.Header{"Content-Type": {"application/json"}}, `{"cookie":"incident"}`)
+	resp, body := e2e.Do(t, http.DefaultClient, "POST", adminURL(p, "/logout/revoke"), http.Header{"Content-Type": {"application/json"}}, `{"cookie":"incident"}`)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %s %s", resp.Status, body)
 	}
@@ -43,22 +45,22 @@ func TestAdmin_RevokeLookupStatus(t *testing.T) {
 		t.Fatal("the admin answer echoes the cookie value")
 	}
 
-	_, body = do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=incident"}}, "")
-	if seen(t, body).Cookie != "" {
+	_, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=incident"}}, "")
+	if e2e.Seen(t, body).Cookie != "" {
 		t.Fatal("session revoked through the admin API still reaches the app")
 	}
 
 	// Lookup by ID (from the revoke answer) and by token.
-	resp, body = do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), nil, `{"id":"`+answer.ID+`"}`)
+	resp, body = e2e.Do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), nil, `{"id":"`+answer.ID+`"}`)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"revoked":true`) {
 		t.Fatalf("lookup by id: %s %s", resp.Status, body)
 	}
-	resp, body = do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), nil, `{"session_token":"never-revoked"}`)
+	resp, body = e2e.Do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), nil, `{"session_token":"never-revoked"}`)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"revoked":false`) {
 		t.Fatalf("lookup of a live token: %s %s", resp.Status, body)
 	}
 
-	resp, body = do(t, http.DefaultClient, "GET", adminURL(p, "/logout/status"), nil, "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", adminURL(p, "/logout/status"), nil, "")
 	var status struct {
 		Stores []struct {
 			Store        string `json:"store"`
@@ -86,7 +88,7 @@ func TestAdmin_RevokeLookupStatus(t *testing.T) {
 		{"POST", "/logout/lookup", strings.Repeat("x", 64<<10), 400},
 		{"POST", "/logout/status", "", 405},
 	} {
-		resp, body := do(t, http.DefaultClient, c.method, adminURL(p, c.path), nil, c.body)
+		resp, body := e2e.Do(t, http.DefaultClient, c.method, adminURL(p, c.path), nil, c.body)
 		if resp.StatusCode != c.code {
 			t.Errorf("%s %s %.40q: %s %s", c.method, c.path, c.body, resp.Status, body)
 		}
@@ -96,13 +98,13 @@ func TestAdmin_RevokeLookupStatus(t *testing.T) {
 // TestMetrics_ThroughCaddysRegistry: the module's counters and the cache
 // collector appear on Caddy's admin /metrics endpoint.
 func TestMetrics_ThroughCaddysRegistry(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
 	revokeCookie(t, p, "sid=counted")
-	do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=counted"}}, "")
-	do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=live"}}, "")
+	e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=counted"}}, "")
+	e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=live"}}, "")
 
-	_, body := do(t, http.DefaultClient, "GET", adminURL(p, "/metrics"), nil, "")
+	_, body := e2e.Do(t, http.DefaultClient, "GET", adminURL(p, "/metrics"), nil, "")
 	for _, want := range []string{
 		`caddy_logout_logouts_total{flow="browser",result="ok"} 1`,
 		`caddy_logout_logouts_total{flow="browser_create",result="ok"} 1`,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // The browser tests drive a real Chromium (Debian's chromium package, see
@@ -19,14 +21,14 @@ import (
 // signIn loads the app's home page as an anonymous visitor, signs in, and
 // returns the session the page shows and the session cookies the jar then
 // holds (at least one).
-func signIn(t *testing.T, b *tab, home string, names ...string) (string, []*network.Cookie) {
+func signIn(t *testing.T, b *e2e.Tab, home string, names ...string) (string, []*network.Cookie) {
 	t.Helper()
-	b.navigate(home)
-	b.waitAnonymous(home)
-	b.click("#login")
-	session := b.waitSignedIn()
+	b.Navigate(home)
+	waitAnonymous(b, home)
+	b.Click("#login")
+	session := waitSignedIn(b)
 	var jar []*network.Cookie
-	for _, c := range b.cookies() {
+	for _, c := range b.Cookies() {
 		for _, n := range names {
 			if c.Name == n {
 				jar = append(jar, c)
@@ -34,7 +36,7 @@ func signIn(t *testing.T, b *tab, home string, names ...string) (string, []*netw
 		}
 	}
 	if len(jar) == 0 {
-		t.Fatalf("after signing in the jar holds no cookie named %v: %v", names, b.cookies())
+		t.Fatalf("after signing in the jar holds no cookie named %v: %v", names, b.Cookies())
 	}
 	return session, jar
 }
@@ -45,38 +47,38 @@ func signIn(t *testing.T, b *tab, home string, names ...string) (string, []*netw
 // old cookies, put back into the jar, sign nobody in and are deleted again;
 // and the app never saw the old session after the logout began (mark),
 // except on its own logout path.
-func checkSignedOut(t *testing.T, b *tab, app *legacyApp, home, signedIn string, old []*network.Cookie, mark int) {
+func checkSignedOut(t *testing.T, b *e2e.Tab, app *legacyApp, home, signedIn string, old []*network.Cookie, mark int) {
 	t.Helper()
 	var names, values []string
 	for _, c := range old {
 		names = append(names, c.Name)
 		values = append(values, c.Value)
 	}
-	if left := b.jarHolds(names...); len(left) > 0 {
+	if left := b.JarHolds(names...); len(left) > 0 {
 		t.Errorf("after logout the jar still holds %q", left)
 	}
 
 	before := app.hitCount()
-	back := b.back()
+	back := b.Back()
 	for i := 0; back.Href != signedIn; i++ {
 		if i == 3 {
 			t.Fatalf("Back never reached the signed-in page %s: at %s", signedIn, back.Href)
 		}
-		back = b.back()
+		back = b.Back()
 	}
 	t.Logf("Back shows %s: %q (%d requests reached the app); reloading", back.Href, back.State, len(app.hitsSince(before)))
-	b.step("reload", chromedp.Reload())
-	b.waitAnonymous("")
+	b.Step("reload", chromedp.Reload())
+	waitAnonymous(b, "")
 
 	for _, c := range old {
-		b.setCookie(replayOf(c, home))
+		b.SetCookie(replayOf(c, home))
 	}
-	if got := b.jarHolds(names...); len(got) != len(old) {
+	if got := b.JarHolds(names...); len(got) != len(old) {
 		t.Fatalf("replaying the old cookies: the jar holds %q, want %d cookies", got, len(old))
 	}
-	b.navigate(home)
-	b.waitAnonymous(home)
-	if left := b.jarHolds(names...); len(left) > 0 {
+	b.Navigate(home)
+	waitAnonymous(b, home)
+	if left := b.JarHolds(names...); len(left) > 0 {
 		t.Errorf("the gateway did not tell the browser to delete the replayed cookies: the jar holds %q", left)
 	}
 
@@ -124,9 +126,9 @@ func appSawSessionOnLogout(t *testing.T, app *legacyApp, mark int, method, sessi
 // and a link on a page that Caddy's templates render.
 func TestBrowser_SignedLogoutURL(t *testing.T) {
 	app := startLegacyApp(t, hostOnlySession("; SameSite=Lax"))
-	p := startCaddy(t, "", func(admin, port int) string { return gatewayConfig(admin, port, app, "", "") })
-	home := fmt.Sprintf("http://%s:%d/", appHost, p.port)
-	browser := newBrowser(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return gatewayConfig(admin, port, app, "", "") })
+	home := fmt.Sprintf("http://%s:%d/", appHost, p.Port)
+	browser := e2e.NewBrowser(t)
 
 	for _, tc := range []struct {
 		name, page, button string
@@ -136,26 +138,26 @@ func TestBrowser_SignedLogoutURL(t *testing.T) {
 		{"templates link", "account-menu", "#menu-logout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newTab(t, browser)
+			b := e2e.NewTab(t, browser)
 			session, jar := signIn(t, b, home, "sid")
 			if len(jar) != 1 || jar[0].Value != session {
 				t.Fatalf("the page shows session %q, the jar holds %v", session, jar)
 			}
 			if tc.page != "" {
-				b.navigate(home + tc.page)
-				if s := b.waitSignedIn(); s != session {
+				b.Navigate(home + tc.page)
+				if s := waitSignedIn(b); s != session {
 					t.Fatalf("%s shows session %q, want %q", tc.page, s, session)
 				}
 			}
-			link, err := eval[string](b, `(document.getElementById("logout-link") || document.getElementById("menu-logout")).href`)
+			link, err := e2e.Eval[string](b, `(document.getElementById("logout-link") || document.getElementById("menu-logout")).href`)
 			if err != nil || !strings.HasPrefix(link, strings.TrimSuffix(home, "/")+"/self-service/logout?token=") {
 				t.Fatalf("the signed logout link is %q (%v)", link, err)
 			}
 
-			signedIn, mark := b.location(), app.hitCount()
-			b.click(tc.button)
-			b.waitAnonymous(home)
-			b.screenshot(t.Name())
+			signedIn, mark := b.Location(), app.hitCount()
+			b.Click(tc.button)
+			waitAnonymous(b, home)
+			b.Screenshot(t.Name())
 			checkSignedOut(t, b, app, home, signedIn, jar, mark)
 			for _, h := range app.hitsSince(mark) {
 				if strings.Contains(h.path, "self-service") {
@@ -173,13 +175,13 @@ func TestBrowser_SignedLogoutURL(t *testing.T) {
 // the browser gets the gateway's "signed out" page.
 func TestBrowser_InterceptedAppLogout(t *testing.T) {
 	app := startLegacyApp(t, hostOnlySession("; SameSite=Lax"))
-	dead := freePort(t) // nothing listens there
-	p := startCaddy(t, "", func(admin, port int) string {
+	dead := e2e.FreePort(t) // nothing listens there
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return gatewayConfig(admin, port, app, "intercept /down/logout",
 			fmt.Sprintf("handle /down/* {\n\t\treverse_proxy 127.0.0.1:%d\n\t}", dead))
 	})
-	home := fmt.Sprintf("http://%s:%d/", appHost, p.port)
-	browser := newBrowser(t)
+	home := fmt.Sprintf("http://%s:%d/", appHost, p.Port)
+	browser := e2e.NewBrowser(t)
 
 	for _, tc := range []struct {
 		name   string
@@ -193,22 +195,22 @@ func TestBrowser_InterceptedAppLogout(t *testing.T) {
 		{"the app is down", "", "down/logout", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newTab(t, browser)
+			b := e2e.NewTab(t, browser)
 			session, jar := signIn(t, b, home, "sid")
-			signedIn, mark := b.location(), app.hitCount()
+			signedIn, mark := b.Location(), app.hitCount()
 			if tc.button != "" {
-				b.click(tc.button)
-				b.waitAnonymous(home)
-				b.screenshot(t.Name())
+				b.Click(tc.button)
+				waitAnonymous(b, home)
+				b.Screenshot(t.Name())
 			} else {
-				b.navigate(home + tc.path)
-				b.waitPage("the gateway's signed-out page", func(s pageState) bool { return s.Title == "Signed out" })
-				b.screenshot(t.Name())
-				if len(b.jarHolds("sid")) > 0 {
-					t.Errorf("the signed-out page left the session cookie: %q", b.jarHolds("sid"))
+				b.Navigate(home + tc.path)
+				b.WaitPage("the gateway's signed-out page", func(s e2e.PageState) bool { return s.Title == "Signed out" })
+				b.Screenshot(t.Name())
+				if len(b.JarHolds("sid")) > 0 {
+					t.Errorf("the signed-out page left the session cookie: %q", b.JarHolds("sid"))
 				}
-				b.click("a") // Continue
-				b.waitAnonymous(home)
+				b.Click("a") // Continue
+				waitAnonymous(b, home)
 			}
 			if tc.method != "" {
 				appSawSessionOnLogout(t, app, mark, tc.method, session)
@@ -248,15 +250,15 @@ func TestBrowser_CookieVariants(t *testing.T) {
 		},
 	}
 	app := startLegacyApp(t, cfg)
-	p := startCaddy(t, "", func(admin, port int) string {
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		// The cookies only go to /app, so the endpoints live there too.
 		return gatewayConfig(admin, port, app, `cookie sid big
 		cookie_domain example.test
 		cookie_path /app
 		endpoints /app/self-service/logout`, "")
 	})
-	home := fmt.Sprintf("http://%s:%d/app/", appHost, p.port)
-	browser := newBrowser(t)
+	home := fmt.Sprintf("http://%s:%d/app/", appHost, p.Port)
+	browser := e2e.NewBrowser(t)
 
 	for _, tc := range []struct {
 		name, button string
@@ -265,15 +267,15 @@ func TestBrowser_CookieVariants(t *testing.T) {
 		{"the app's own logout", "#app-logout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newTab(t, browser)
+			b := e2e.NewTab(t, browser)
 			_, jar := signIn(t, b, home, "sid", "big.0", "big.1")
 			if len(jar) != 4 {
-				t.Fatalf("the app's login left %d session cookies in the jar, want 4: %q", len(jar), b.jarHolds("sid", "big.0", "big.1"))
+				t.Fatalf("the app's login left %d session cookies in the jar, want 4: %q", len(jar), b.JarHolds("sid", "big.0", "big.1"))
 			}
-			signedIn, mark := b.location(), app.hitCount()
-			b.click(tc.button)
-			b.waitAnonymous(home)
-			b.screenshot(t.Name())
+			signedIn, mark := b.Location(), app.hitCount()
+			b.Click(tc.button)
+			waitAnonymous(b, home)
+			b.Screenshot(t.Name())
 			checkSignedOut(t, b, app, home, signedIn, jar, mark)
 		})
 	}
@@ -298,8 +300,8 @@ func TestBrowser_HTTPS_SameSiteAndClearSiteData(t *testing.T) {
 				w.Header().Add("Set-Cookie", "__Secure-sid="+v+"-secure; Domain=example.test"+attrs)
 			}
 			app := startLegacyApp(t, cfg)
-			tlsPort := freePort(t)
-			p := startCaddy(t, "", func(admin, port int) string {
+			tlsPort := e2e.FreePort(t)
+			p := e2e.StartCaddy(t, "", func(admin, port int) string {
 				return fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]d
 	auto_https disable_redirects
@@ -336,8 +338,8 @@ http://%[5]s:%[2]d {
 `, admin, port, tlsPort, strings.ToLower(sameSite), appHost, app.port)
 			})
 			home := fmt.Sprintf("https://%s:%d/", appHost, tlsPort)
-			plainBase := fmt.Sprintf("http://%s:%d", appHost, p.port)
-			waitHTTPS(t, home)
+			plainBase := fmt.Sprintf("http://%s:%d", appHost, p.Port)
+			e2e.WaitHTTPS(t, home)
 
 			t.Run("Clear-Site-Data only over HTTPS", func(t *testing.T) {
 				for _, base := range []string{strings.TrimSuffix(home, "/"), plainBase} {
@@ -365,7 +367,7 @@ http://%[5]s:%[2]d {
 				}
 			})
 
-			browser := newBrowser(t, chromedp.IgnoreCertErrors)
+			browser := e2e.NewBrowser(t, chromedp.IgnoreCertErrors)
 			for _, tc := range []struct {
 				name, button string
 			}{
@@ -373,25 +375,25 @@ http://%[5]s:%[2]d {
 				{"the app's own logout", "#app-logout-post"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					b := newTab(t, browser)
+					b := e2e.NewTab(t, browser)
 					session, jar := signIn(t, b, home, "sid", "__Host-sid", "__Secure-sid")
 					if len(jar) != 3 {
-						t.Fatalf("the app's login left %d session cookies in the jar, want 3: %q", len(jar), b.jarHolds("sid", "__Host-sid", "__Secure-sid"))
+						t.Fatalf("the app's login left %d session cookies in the jar, want 3: %q", len(jar), b.JarHolds("sid", "__Host-sid", "__Secure-sid"))
 					}
 					for _, c := range jar {
 						if !c.Secure || string(c.SameSite) != sameSite {
 							t.Fatalf("the app's cookie is %+v, want Secure and SameSite=%s", c, sameSite)
 						}
 					}
-					draft, err := eval[string](b, `localStorage.getItem("draft") || ""`)
+					draft, err := e2e.Eval[string](b, `localStorage.getItem("draft") || ""`)
 					if err != nil || !strings.Contains(draft, session) {
 						t.Fatalf("the app stored no draft in localStorage: %q (%v)", draft, err)
 					}
-					signedIn, mark := b.location(), app.hitCount()
-					b.click(tc.button)
-					b.waitAnonymous(home)
-					b.screenshot(t.Name())
-					n, err := eval[int](b, `localStorage.length`)
+					signedIn, mark := b.Location(), app.hitCount()
+					b.Click(tc.button)
+					waitAnonymous(b, home)
+					b.Screenshot(t.Name())
+					n, err := e2e.Eval[int](b, `localStorage.length`)
 					if err != nil || n != 0 {
 						t.Errorf("after logout over HTTPS localStorage holds %d items (%v): Clear-Site-Data was not honoured", n, err)
 					}
@@ -407,18 +409,18 @@ http://%[5]s:%[2]d {
 // and returns the answer of the logout itself.
 func logoutOverHTTP(t *testing.T, base, how string) *http.Response {
 	t.Helper()
-	c := exampleTestClient()
-	cookie := "sid=" + randomValue()
+	c := e2e.LoopbackClient()
+	cookie := "sid=" + e2e.RandomValue()
 	target := base + "/logout"
 	if how == "signed URL" {
-		resp, body := do(t, c, "GET", base+"/self-service/logout/browser", http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
-		var f logoutFlow
+		resp, body := e2e.Do(t, c, "GET", base+"/self-service/logout/browser", http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
+		var f e2e.LogoutFlow
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &f) != nil {
 			t.Fatalf("create logout over %s: %s %s", base, resp.Status, body)
 		}
 		target = f.LogoutURL
 	}
-	resp, body := do(t, c, "GET", target, http.Header{"Cookie": {cookie}}, "")
+	resp, body := e2e.Do(t, c, "GET", target, http.Header{"Cookie": {cookie}}, "")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("%s over %s: %s %s", how, base, resp.Status, body)
 	}
@@ -433,9 +435,9 @@ func TestBrowser_AppOpenRedirectDoesNotSurvive(t *testing.T) {
 	cfg := hostOnlySession("; SameSite=Lax")
 	cfg.logoutTo = "https://evil.example/"
 	app := startLegacyApp(t, cfg)
-	p := startCaddy(t, "", func(admin, port int) string { return gatewayConfig(admin, port, app, "", "") })
-	home := fmt.Sprintf("http://%s:%d/", appHost, p.port)
-	browser := newBrowser(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return gatewayConfig(admin, port, app, "", "") })
+	home := fmt.Sprintf("http://%s:%d/", appHost, p.Port)
+	browser := e2e.NewBrowser(t)
 
 	for _, tc := range []struct {
 		name, button, method string
@@ -444,17 +446,17 @@ func TestBrowser_AppOpenRedirectDoesNotSurvive(t *testing.T) {
 		{"POST form", "#app-logout-post", http.MethodPost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newTab(t, browser)
+			b := e2e.NewTab(t, browser)
 			session, jar := signIn(t, b, home, "sid")
-			requests := b.watchRequests()
-			signedIn, mark := b.location(), app.hitCount()
-			b.click(tc.button)
+			requests := b.WatchRequests()
+			signedIn, mark := b.Location(), app.hitCount()
+			b.Click(tc.button)
 			// Wherever the browser lands, it lands there at once.
-			s := b.waitPage("the page after the app's logout", func(s pageState) bool { return s.Href != signedIn })
+			s := b.WaitPage("the page after the app's logout", func(s e2e.PageState) bool { return s.Href != signedIn })
 			if s.Href != home || s.State != anonymousState {
 				t.Fatalf("after the app's logout the browser is at %q showing %q, want the default return URL %q", s.Href, s.State, home)
 			}
-			b.screenshot(t.Name())
+			b.Screenshot(t.Name())
 			sawLogout := false
 			for _, u := range requests() {
 				if strings.Contains(u, "evil.example") {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // Three Caddy processes (the real binary, each with its own data
@@ -25,18 +27,18 @@ import (
 // refused everywhere within a generous bound. The nodes believe "not
 // revoked" for an hour, so only Redis pub/sub can make them refuse it.
 func TestCluster_Propagation(t *testing.T) {
-	srv := startRedis(t, redistest.Options{})
-	app := startUpstream(t)
+	srv := redistest.Start(t, redistest.Options{})
+	app := e2e.StartUpstream(t)
 	nodes := startNodes(t, 3, app, nodeConfig(redisBlock(srv.Addr)))
 	const rounds = 200
 	const bound = 5 * time.Second
 
 	var fromAck, fromStart, logoutTook []time.Duration
 	for i := range rounds {
-		token := fmt.Sprintf("propagation-%d-%s", i, randomValue())
+		token := fmt.Sprintf("propagation-%d-%s", i, e2e.RandomValue())
 		for _, p := range nodes[1:] {
 			if status, err := guardStatus(p, token); err != nil || status != http.StatusOK {
-				t.Fatalf("round %d: before logout node :%d answered %d, %v; want 200 (cached as valid)", i, p.port, status, err)
+				t.Fatalf("round %d: before logout node :%d answered %d, %v; want 200 (cached as valid)", i, p.Port, status, err)
 			}
 		}
 		start := time.Now()
@@ -85,7 +87,7 @@ type acked struct {
 // outageRound sends logouts to all nodes from several workers while Redis
 // is killed and restarted (with its AOF, or empty), and checks that every
 // logout was answered as usual (204 or 303, never 5xx or anything else).
-func outageRound(t *testing.T, srv *redistest.Server, nodes []*caddyProc, keepData bool, label string) []acked {
+func outageRound(t *testing.T, srv *redistest.Server, nodes []*e2e.Caddy, keepData bool, label string) []acked {
 	t.Helper()
 	const tokens = 1200
 	// Every token is first cached as valid on every node, and each browser
@@ -95,10 +97,10 @@ func outageRound(t *testing.T, srv *redistest.Server, nodes []*caddyProc, keepDa
 	}
 	pool := make([]pre, tokens)
 	for i := range pool {
-		pool[i].token = fmt.Sprintf("%s-%d-%s", label, i, randomValue())
+		pool[i].token = fmt.Sprintf("%s-%d-%s", label, i, e2e.RandomValue())
 		for _, p := range nodes {
 			if status, err := guardStatus(p, pool[i].token); err != nil || status != http.StatusOK {
-				t.Fatalf("warming %s on :%d: %d, %v", pool[i].token, p.port, status, err)
+				t.Fatalf("warming %s on :%d: %d, %v", pool[i].token, p.Port, status, err)
 			}
 		}
 		if i%3 == 0 {
@@ -212,7 +214,7 @@ func outageRound(t *testing.T, srv *redistest.Server, nodes []*caddyProc, keepDa
 
 // checkAllRefused asserts that every acknowledged revocation is refused
 // by every node.
-func checkAllRefused(t *testing.T, nodes []*caddyProc, all []acked, label string) {
+func checkAllRefused(t *testing.T, nodes []*e2e.Caddy, all []acked, label string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	start := time.Now()
@@ -243,8 +245,8 @@ func checkAllRefused(t *testing.T, nodes []*caddyProc, all []acked, label string
 // without persistence does); every acknowledged revocation is then refused
 // by every node, including the ones another node had cached as valid.
 func TestCluster_RedisOutage(t *testing.T) {
-	srv := startRedis(t, redistest.Options{AOF: true})
-	app := startUpstream(t)
+	srv := redistest.Start(t, redistest.Options{AOF: true})
+	app := e2e.StartUpstream(t)
 	nodes := startNodes(t, 3, app, nodeConfig(redisBlock(srv.Addr)))
 
 	round1 := outageRound(t, srv, nodes, true, "restart with data")
@@ -270,17 +272,17 @@ func TestCluster_RedisOutage(t *testing.T) {
 // before starts even though Redis is down (degraded, logouts journaled),
 // and writes its journal to Redis when it returns.
 func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
-	srv := startRedis(t, redistest.Options{})
-	app := startUpstream(t)
+	srv := redistest.Start(t, redistest.Options{})
+	app := e2e.StartUpstream(t)
 	nodes := startNodes(t, 2, app, nodeConfig(redisBlock(srv.Addr)))
 
 	srv.Kill()
-	nodes[0].stop()
-	nodes[0].restart()
-	if !strings.Contains(nodes[0].logs.String(), "starting degraded") {
-		t.Errorf("restarted node did not say it starts degraded:\n%s", nodes[0].logs.String())
+	nodes[0].Stop()
+	nodes[0].Restart()
+	if !strings.Contains(nodes[0].Logs.String(), "starting degraded") {
+		t.Errorf("restarted node did not say it starts degraded:\n%s", nodes[0].Logs.String())
 	}
-	token := "restart-during-outage-" + randomValue()
+	token := "restart-during-outage-" + e2e.RandomValue()
 	if status, err := apiLogout(nodes[0], token); err != nil || status != http.StatusNoContent {
 		t.Fatalf("API logout while degraded: %d, %v", status, err)
 	}
@@ -291,7 +293,7 @@ func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
 	if err != nil || *h.JournalDepth != 1 || !*h.Degraded {
 		t.Errorf("status while degraded = %+v, %v; want journal_depth 1, degraded", h, err)
 	}
-	_, metrics := do(t, http.DefaultClient, "GET", adminURL(nodes[0], "/metrics"), nil, "")
+	_, metrics := e2e.Do(t, http.DefaultClient, "GET", adminURL(nodes[0], "/metrics"), nil, "")
 	for _, want := range []string{`caddy_logout_journal_depth{store="redis:`, `caddy_logout_store_degraded{store="redis:`} {
 		line := regexp.MustCompile(regexp.QuoteMeta(want) + `[^}]*} (\S+)`).FindStringSubmatch(string(metrics))
 		if line == nil || line[1] != "1" {
@@ -311,14 +313,14 @@ func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
 // password, or a Redis that is not there, stops Caddy at start with a
 // clear error.
 func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
-	srv := startRedis(t, redistest.Options{Password: "e2e-redis-pass"})
+	srv := redistest.Start(t, redistest.Options{Password: "e2e-redis-pass"})
 	t.Setenv("LOGOUT_E2E_REDIS_PASSWORD", "e2e-redis-pass")
 	t.Setenv("LOGOUT_E2E_WRONG_PASSWORD", "not-the-password")
-	app := startUpstream(t)
+	app := e2e.StartUpstream(t)
 	store := redisBlock(srv.Addr, "password {env.LOGOUT_E2E_REDIS_PASSWORD}", "key_prefix tenant-a:")
 	nodes := startNodes(t, 2, app, nodeConfig(store))
 
-	token := "prefixed-" + randomValue()
+	token := "prefixed-" + e2e.RandomValue()
 	if status, _ := guardStatus(nodes[1], token); status != http.StatusOK {
 		t.Fatalf("before logout: %d", status)
 	}
@@ -337,8 +339,8 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 		t.Fatalf("keys in Redis = %v, want only %s", keys, want)
 	}
 	for _, p := range nodes {
-		if strings.Contains(p.logs.String(), "e2e-redis-pass") {
-			t.Errorf("node :%d logged the password", p.port)
+		if strings.Contains(p.Logs.String(), "e2e-redis-pass") {
+			t.Errorf("node :%d logged the password", p.Port)
 		}
 	}
 
@@ -353,7 +355,7 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 		}
 	})
 	t.Run("nothing listening", func(t *testing.T) {
-		gone := startRedis(t, redistest.Options{})
+		gone := redistest.Start(t, redistest.Options{})
 		gone.Kill()
 		logs := caddyMustFail(t, nodeConfig(redisBlock(gone.Addr)))
 		want := "logout: redis store: cannot reach " + gone.Addr
@@ -373,7 +375,7 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 // that has used this Redis before (which would start degraded on an
 // outage).
 func TestCluster_TLS(t *testing.T) {
-	srv := startRedis(t, redistest.Options{TLS: true})
+	srv := redistest.Start(t, redistest.Options{TLS: true})
 	store := redisBlock(srv.Addr, "tls")
 
 	t.Run("certificate not trusted", func(t *testing.T) {
@@ -385,9 +387,9 @@ func TestCluster_TLS(t *testing.T) {
 	})
 
 	t.Setenv("SSL_CERT_DIR", "/etc/ssl/certs:"+filepath.Dir(srv.CAFile))
-	app := startUpstream(t)
+	app := e2e.StartUpstream(t)
 	nodes := startNodes(t, 2, app, nodeConfig(store))
-	token := "tls-" + randomValue()
+	token := "tls-" + e2e.RandomValue()
 	if status, _ := guardStatus(nodes[1], token); status != http.StatusOK {
 		t.Fatalf("before logout: %d", status)
 	}
@@ -402,9 +404,9 @@ func TestCluster_TLS(t *testing.T) {
 		t.Fatalf("the revocation in Redis: exists = %d, %v", n, err)
 	}
 
-	nodes[0].stop()
+	nodes[0].Stop()
 	t.Setenv("SSL_CERT_DIR", "") // the system's roots alone again
-	logs := caddyMustFailIn(t, nodes[0].dataHome, nodeConfig(store))
+	logs := caddyMustFailIn(t, nodes[0].DataHome, nodeConfig(store))
 	if want := "TLS handshake failed (check tls and the server's certificate)"; !strings.Contains(logs, want) {
 		t.Fatalf("a node that reached Redis before, now not trusting its certificate: the log does not say %q:\n%s", want, logs)
 	}

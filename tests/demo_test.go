@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // TestDemo_CaddyfileExample runs the README's demo exactly as a newcomer
@@ -26,12 +28,12 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 			t.Fatalf("port %s is taken: the demo needs 8080, 8081 and 2019 free", port)
 		}
 	}
-	p := runCaddy(t, t.TempDir(), string(config), 2019, 8080)
+	p := e2e.RunCaddy(t, t.TempDir(), string(config), 2019, 8080)
 	base := "http://localhost:8080"
 
 	login := func() string {
 		t.Helper()
-		resp, _ := do(t, client(t), "GET", base+"/login", nil, "")
+		resp, _ := e2e.Do(t, e2e.Client(t), "GET", base+"/login", nil, "")
 		for _, c := range resp.Cookies() {
 			if c.Name == "demo_session" && c.Value != "" {
 				return "demo_session=" + c.Value
@@ -42,7 +44,7 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 	}
 	page := func(cookie string) string {
 		t.Helper()
-		_, body := do(t, http.DefaultClient, "GET", base+"/", http.Header{"Cookie": {cookie}}, "")
+		_, body := e2e.Do(t, http.DefaultClient, "GET", base+"/", http.Header{"Cookie": {cookie}}, "")
 		return string(body)
 	}
 
@@ -69,7 +71,7 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 		if m == nil || !strings.HasPrefix(m[1], base+"/self-service/logout?token=") {
 			t.Fatalf("no signed logout link in the page: %v", m)
 		}
-		resp, _ := do(t, client(t), "GET", m[1], http.Header{"Cookie": {cookie}}, "")
+		resp, _ := e2e.Do(t, e2e.Client(t), "GET", m[1], http.Header{"Cookie": {cookie}}, "")
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != base+"/" {
 			t.Fatalf("following the injected link: %s %q", resp.Status, resp.Header.Get("Location"))
 		}
@@ -82,7 +84,7 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 	})
 	t.Run("the app's own /logout, intercepted", func(t *testing.T) {
 		cookie := login()
-		resp, _ := do(t, client(t), "GET", base+"/logout", http.Header{"Cookie": {cookie}}, "")
+		resp, _ := e2e.Do(t, e2e.Client(t), "GET", base+"/logout", http.Header{"Cookie": {cookie}}, "")
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "demo_session=;") {
 			t.Fatalf("intercepted /logout: %s Set-Cookie %q", resp.Status, resp.Header.Values("Set-Cookie"))
 		}
@@ -90,8 +92,8 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 			t.Fatal("the replayed cookie still signs in after the app's own logout")
 		}
 	})
-	if strings.Contains(p.logs.String(), `"level":"error"`) {
-		t.Errorf("errors in the demo's log:\n%s", p.logs.String())
+	if strings.Contains(p.Logs.String(), `"level":"error"`) {
+		t.Errorf("errors in the demo's log:\n%s", p.Logs.String())
 	}
 }
 
@@ -100,8 +102,8 @@ func TestDemo_CaddyfileExample(t *testing.T) {
 // the placeholder's own text. (The stand-in app reports the header it gets
 // as X-Session-Token, the one header it echoes.)
 func TestPlaceholder_LogoutURL_NeverLiteral(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
@@ -114,19 +116,19 @@ http://127.0.0.1:%d {
 		header_up X-Session-Token {http.logout.url}
 	}
 }
-`, admin, port, app.port)
+`, admin, port, app.Port)
 	})
 	for _, c := range []struct{ name, cookie, wantPrefix string }{
 		{"no Cookie header", "", ""},
 		{"other cookies only", "theme=dark", ""},
-		{"session cookie", "sid=placeholder-session", p.url("/self-service/logout?token=")},
+		{"session cookie", "sid=placeholder-session", p.URL("/self-service/logout?token=")},
 	} {
 		h := http.Header{}
 		if c.cookie != "" {
 			h.Set("Cookie", c.cookie)
 		}
-		_, body := do(t, http.DefaultClient, "GET", p.url("/page"), h, "")
-		got := seen(t, body).Token
+		_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), h, "")
+		got := e2e.Seen(t, body).Token
 		if c.wantPrefix == "" && got != "" || !strings.HasPrefix(got, c.wantPrefix) {
 			t.Errorf("%s: the app got %q", c.name, got)
 		}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // TestE2E_Persistence_RevokedSurvivesHardKill: revoke, SIGKILL Caddy (no
@@ -19,27 +21,27 @@ import (
 // with the default bolt store: still revoked, and the logout URLs handed
 // out before the crash still verify (the generated key is in storage).
 func TestE2E_Persistence_RevokedSurvivesHardKill(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
 
 	revoked := make([]string, 20)
 	for i := range revoked {
-		revoked[i] = "sid=persist-" + randomValue()
+		revoked[i] = "sid=persist-" + e2e.RandomValue()
 		revokeCookie(t, p, revoked[i])
 	}
 	for i := range 20 {
-		token := fmt.Sprintf("api-persist-%d-%s", i, randomValue())
-		resp, _ := do(t, http.DefaultClient, "DELETE", p.url("/self-service/logout/api"),
+		token := fmt.Sprintf("api-persist-%d-%s", i, e2e.RandomValue())
+		resp, _ := e2e.Do(t, http.DefaultClient, "DELETE", p.URL("/self-service/logout/api"),
 			http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("API logout: %s", resp.Status)
 		}
 		revoked = append(revoked, "token:"+token)
 	}
-	pending := createLogout(t, p, "sid=still-logged-in", "")
+	pending := e2e.CreateLogout(t, p, "sid=still-logged-in", "")
 
-	p.kill()
-	p.restart()
+	p.Kill()
+	p.Restart()
 
 	for _, cred := range revoked {
 		h := http.Header{"Accept": {"application/json"}}
@@ -48,12 +50,12 @@ func TestE2E_Persistence_RevokedSurvivesHardKill(t *testing.T) {
 		} else {
 			h.Set("Cookie", cred)
 		}
-		_, body := do(t, http.DefaultClient, "GET", p.url("/after-restart"), h, "")
-		if s := seen(t, body); s.Cookie != "" || s.Token != "" {
+		_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/after-restart"), h, "")
+		if s := e2e.Seen(t, body); s.Cookie != "" || s.Token != "" {
 			t.Fatalf("after a hard kill and restart, revoked %s reached the app: %+v", cred, s)
 		}
 	}
-	resp, body := do(t, http.DefaultClient, "GET", pending.LogoutURL, http.Header{"Cookie": {"sid=still-logged-in"}, "Accept": {"application/json"}}, "")
+	resp, body := e2e.Do(t, http.DefaultClient, "GET", pending.LogoutURL, http.Header{"Cookie": {"sid=still-logged-in"}, "Accept": {"application/json"}}, "")
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout URL issued before the restart: %s %s", resp.Status, body)
 	}
@@ -65,15 +67,15 @@ func TestE2E_Persistence_RevokedSurvivesHardKill(t *testing.T) {
 // and during the reloads stay enforced, and no reload blocks on the bbolt
 // file lock.
 func TestE2E_Reload_UnderLoad(t *testing.T) {
-	app := startUpstream(t)
+	app := e2e.StartUpstream(t)
 	configs := []string{
 		"cookie sid\n\t\ttoken_ttl 1h",
 		"cookie sid\n\t\ttoken_ttl 2h",
 		"cookie sid\n\t\tcache {\n\t\t\tnegative_ttl 3s\n\t\t}",
 	}
 	var adminPort, sitePort int
-	render := func(i int) string { return siteConfig(adminPort, sitePort, app.port, configs[i%len(configs)]) }
-	p := startCaddy(t, "", func(admin, port int) string {
+	render := func(i int) string { return e2e.SiteConfig(adminPort, sitePort, app.Port, configs[i%len(configs)]) }
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		adminPort, sitePort = admin, port
 		return render(0)
 	})
@@ -106,7 +108,7 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 					cookie = "sid=revoked-before"
 				}
 				get := func() (*http.Response, error) {
-					req, _ := http.NewRequest("GET", p.url("/load"), nil)
+					req, _ := http.NewRequest("GET", p.URL("/load"), nil)
 					req.Header.Set("Cookie", cookie)
 					return c.Do(req)
 				}
@@ -125,7 +127,7 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 					fail("request failed during reload, also when retried: %v", err)
 					continue
 				}
-				var s seenRequest
+				var s e2e.SeenRequest
 				body := make([]byte, 512)
 				n, _ := resp.Body.Read(body)
 				resp.Body.Close()
@@ -133,7 +135,7 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 					fail("status %s during reload: %s", resp.Status, body[:n])
 					continue
 				}
-				s = seen(t, body[:n])
+				s = e2e.Seen(t, body[:n])
 				if cookie == valid && s.Cookie != valid {
 					fail("valid session lost during reload: app saw %q", s.Cookie)
 				}
@@ -147,7 +149,7 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 	for i := 1; i <= 9; i++ {
 		time.Sleep(100 * time.Millisecond)
 		start := time.Now()
-		if err := p.reload(render(i)); err != nil {
+		if err := p.Reload(render(i)); err != nil {
 			t.Errorf("reload %d: %v", i, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -159,15 +161,15 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 	wg.Wait()
 
 	if n := failures.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v\nCaddy's log:\n%s", n, requests.Load(), firstFailure.Load(), p.logs.String())
+		t.Fatalf("%d of %d requests failed during reloads; first: %v\nCaddy's log:\n%s", n, requests.Load(), firstFailure.Load(), p.Logs.String())
 	}
-	if strings.Contains(p.logs.String(), "panic") {
-		t.Fatalf("panic in Caddy's log:\n%s", p.logs.String())
+	if strings.Contains(p.Logs.String(), "panic") {
+		t.Fatalf("panic in Caddy's log:\n%s", p.Logs.String())
 	}
 	t.Logf("%d requests across 9 reloads, none failed (%d connection resets retried once)", requests.Load(), resets.Load())
 	for i := 1; i <= 9; i++ {
-		_, body := do(t, http.DefaultClient, "GET", p.url("/after"), http.Header{"Cookie": {fmt.Sprintf("sid=revoked-during-%d", i)}}, "")
-		if s := seen(t, body); s.Cookie != "" {
+		_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/after"), http.Header{"Cookie": {fmt.Sprintf("sid=revoked-during-%d", i)}}, "")
+		if s := e2e.Seen(t, body); s.Cookie != "" {
 			t.Fatalf("revocation made during reload %d not enforced: %+v", i, s)
 		}
 	}
@@ -176,11 +178,11 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 // TestE2E_MalformedInput_Never5xx throws bad input of every kind at the
 // endpoints and the guard: each gets a 4xx, never a 500, and Caddy lives on.
 func TestE2E_MalformedInput_Never5xx(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
-		return siteConfig(admin, port, app.port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/\n\t\terror_url http://127.0.0.1/error")
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
+		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/\n\t\terror_url http://127.0.0.1/error")
 	})
-	good := createLogout(t, p, "sid=m", "")
+	good := e2e.CreateLogout(t, p, "sid=m", "")
 	huge := strings.Repeat("x", 20<<10)
 	cases := []struct {
 		name, method, path string
@@ -218,7 +220,7 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 			for k, v := range c.header {
 				h[k] = v
 			}
-			resp, body := do(t, client(t), c.method, p.url(c.path), h, c.body)
+			resp, body := e2e.Do(t, e2e.Client(t), c.method, p.URL(c.path), h, c.body)
 			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 				t.Fatalf("%s %s: %s %s", c.method, c.path, resp.Status, body)
 			}
@@ -228,12 +230,12 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 		})
 	}
 	// The session used above was never logged out by any of it.
-	_, body := do(t, http.DefaultClient, "GET", p.url("/still"), http.Header{"Cookie": {"sid=m"}}, "")
-	if seen(t, body).Cookie != "sid=m" {
+	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/still"), http.Header{"Cookie": {"sid=m"}}, "")
+	if e2e.Seen(t, body).Cookie != "sid=m" {
 		t.Fatal("a malformed request logged the session out")
 	}
-	if strings.Contains(p.logs.String(), "panic") {
-		t.Fatalf("panic in logs:\n%s", p.logs.String())
+	if strings.Contains(p.Logs.String(), "panic") {
+		t.Fatalf("panic in logs:\n%s", p.Logs.String())
 	}
 }
 
@@ -242,11 +244,11 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 // must be refused at once by the other, even though the other had just
 // cached the session as valid (with a negative_ttl of an hour).
 func TestE2E_TwoCachesOnOneStore_RevocationSeenByBoth(t *testing.T) {
-	app := startUpstream(t)
+	app := e2e.StartUpstream(t)
 	var portB int
-	p := startCaddy(t, "", func(admin, port int) string {
-		portB = freePort(t)
-		return siteConfig(admin, port, app.port, "on_revoked deny") + fmt.Sprintf(`
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
+		portB = e2e.FreePort(t)
+		return e2e.SiteConfig(admin, port, app.Port, "on_revoked deny") + fmt.Sprintf(`
 http://127.0.0.1:%d {
 	logout {
 		on_revoked deny
@@ -256,20 +258,20 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy 127.0.0.1:%d
 }
-`, portB, app.port)
+`, portB, app.Port)
 	})
 	siteB := fmt.Sprintf("http://127.0.0.1:%d", portB)
-	token := "shared-" + randomValue()
+	token := "shared-" + e2e.RandomValue()
 	h := http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}
-	if resp, _ := do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusOK {
+	if resp, _ := e2e.Do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("site B before logout: %s", resp.Status)
 	}
-	resp, _ := do(t, http.DefaultClient, "DELETE", p.url("/self-service/logout/api"),
+	resp, _ := e2e.Do(t, http.DefaultClient, "DELETE", p.URL("/self-service/logout/api"),
 		http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout through site A: %s", resp.Status)
 	}
-	if resp, body := do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusUnauthorized {
+	if resp, body := e2e.Do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("site B right after the logout on site A: %s %s", resp.Status, body)
 	}
 }
@@ -279,18 +281,18 @@ http://127.0.0.1:%d {
 // it must succeed (the usual `caddy validate && caddy reload`), not fail
 // on the file lock.
 func TestE2E_ValidateNextToRunningCaddy(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
 	revokeCookie(t, p, "sid=before-validate")
 
 	file := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(file, []byte(p.config), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(p.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, caddyBin, "validate", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+p.dataHome, "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	cmd := exec.CommandContext(ctx, e2e.Bin, "validate", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+p.DataHome, "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("caddy validate next to a running Caddy: %v\n%s", err, out)
@@ -299,8 +301,8 @@ func TestE2E_ValidateNextToRunningCaddy(t *testing.T) {
 		t.Fatalf("caddy validate said:\n%s", out)
 	}
 	// The serving Caddy still has its store.
-	_, body := do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=before-validate"}}, "")
-	if seen(t, body).Cookie != "" {
+	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=before-validate"}}, "")
+	if e2e.Seen(t, body).Cookie != "" {
 		t.Fatal("revocation lost after caddy validate")
 	}
 }
@@ -309,23 +311,23 @@ func TestE2E_ValidateNextToRunningCaddy(t *testing.T) {
 // still holds the bolt file (a restart racing the old process's exit)
 // starts anyway, and opens the store once the file is free.
 func TestE2E_SecondProcessWaitsForTheFile(t *testing.T) {
-	app := startUpstream(t)
-	first := startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
+	app := e2e.StartUpstream(t)
+	first := e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
 	revokeCookie(t, first, "sid=old-process")
 
-	second := startCaddy(t, first.dataHome, func(admin, port int) string { return siteConfig(admin, port, app.port, "cookie sid") })
-	if !strings.Contains(second.logs.String(), "locked by another process") {
-		t.Fatalf("no warning about the locked file:\n%s", second.logs.String())
+	second := e2e.StartCaddy(t, first.DataHome, func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, "cookie sid") })
+	if !strings.Contains(second.Logs.String(), "locked by another process") {
+		t.Fatalf("no warning about the locked file:\n%s", second.Logs.String())
 	}
-	first.stop()
+	first.Stop()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, body := do(t, http.DefaultClient, "GET", second.url("/"), http.Header{"Cookie": {"sid=old-process"}}, "")
-		if seen(t, body).Cookie == "" {
+		_, body := e2e.Do(t, http.DefaultClient, "GET", second.URL("/"), http.Header{"Cookie": {"sid=old-process"}}, "")
+		if e2e.Seen(t, body).Cookie == "" {
 			break // the store is open and the old revocation enforced
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the second Caddy never opened the store:\n%s", second.logs.String())
+			t.Fatalf("the second Caddy never opened the store:\n%s", second.Logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

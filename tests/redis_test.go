@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddy-logout/caddy-logout/internal/testutil"
-	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // Helpers for the multi-node tests (cluster_test.go): several Caddy
@@ -45,11 +42,11 @@ func nodeConfig(store string) string {
 
 // startNodes starts n Caddy processes, each with its own data directory
 // (so its own journal), in front of app.
-func startNodes(t *testing.T, n int, app *upstream, logoutBlock string) []*caddyProc {
+func startNodes(t *testing.T, n int, app *e2e.Upstream, logoutBlock string) []*e2e.Caddy {
 	t.Helper()
-	nodes := make([]*caddyProc, n)
+	nodes := make([]*e2e.Caddy, n)
 	for i := range nodes {
-		nodes[i] = startCaddy(t, "", func(admin, port int) string { return siteConfig(admin, port, app.port, logoutBlock) })
+		nodes[i] = e2e.StartCaddy(t, "", func(admin, port int) string { return e2e.SiteConfig(admin, port, app.Port, logoutBlock) })
 	}
 	return nodes
 }
@@ -85,13 +82,13 @@ func send(method, rawURL string, header http.Header, body string) (int, error) {
 
 // guardStatus sends a request with the session token through node: 200
 // when the guard lets it pass, 401 when it refuses it as revoked.
-func guardStatus(p *caddyProc, token string) (int, error) {
-	return send("GET", p.url("/app"), http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}, "")
+func guardStatus(p *e2e.Caddy, token string) (int, error) {
+	return send("GET", p.URL("/app"), http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}, "")
 }
 
 // apiLogout revokes token through node's API logout (204 expected).
-func apiLogout(p *caddyProc, token string) (int, error) {
-	return send("DELETE", p.url("/self-service/logout/api"),
+func apiLogout(p *e2e.Caddy, token string) (int, error) {
+	return send("DELETE", p.URL("/self-service/logout/api"),
 		http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+token+`"}`)
 }
 
@@ -102,8 +99,8 @@ func browserLogout(logoutURL, cookie string) (int, error) {
 }
 
 // logoutURLFor asks node for a logout URL for the session cookie.
-func logoutURLFor(p *caddyProc, cookie string) (string, error) {
-	req, _ := http.NewRequest("GET", p.url("/self-service/logout/browser"), nil)
+func logoutURLFor(p *e2e.Caddy, cookie string) (string, error) {
+	req, _ := http.NewRequest("GET", p.URL("/self-service/logout/browser"), nil)
 	req.Header.Set("Cookie", "ory_kratos_session="+cookie)
 	req.Header.Set("Accept", "application/json")
 	resp, err := fastClient.Do(req)
@@ -111,7 +108,7 @@ func logoutURLFor(p *caddyProc, cookie string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	var f logoutFlow
+	var f e2e.LogoutFlow
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("create logout: %s", resp.Status)
 	}
@@ -122,7 +119,7 @@ func logoutURLFor(p *caddyProc, cookie string) (string, error) {
 }
 
 // waitRefused polls node until it refuses token (401) or the deadline.
-func waitRefused(p *caddyProc, token string, deadline time.Time) (time.Time, error) {
+func waitRefused(p *e2e.Caddy, token string, deadline time.Time) (time.Time, error) {
 	for {
 		status, err := guardStatus(p, token)
 		now := time.Now()
@@ -130,7 +127,7 @@ func waitRefused(p *caddyProc, token string, deadline time.Time) (time.Time, err
 			return now, nil
 		}
 		if now.After(deadline) {
-			return now, fmt.Errorf("node :%d still answers %d (err %v) for a revoked session", p.port, status, err)
+			return now, fmt.Errorf("node :%d still answers %d (err %v) for a revoked session", p.Port, status, err)
 		}
 	}
 }
@@ -142,8 +139,8 @@ type nodeHealth struct {
 	Degraded     *bool  `json:"degraded"`
 }
 
-func storeHealth(p *caddyProc) (nodeHealth, error) {
-	resp, err := fastClient.Get(fmt.Sprintf("http://127.0.0.1:%d/logout/status", p.adminPort))
+func storeHealth(p *e2e.Caddy) (nodeHealth, error) {
+	resp, err := fastClient.Get(fmt.Sprintf("http://127.0.0.1:%d/logout/status", p.AdminPort))
 	if err != nil {
 		return nodeHealth{}, err
 	}
@@ -164,7 +161,7 @@ func storeHealth(p *caddyProc) (nodeHealth, error) {
 
 // waitHealthy waits until every node's journal is empty and none is
 // degraded.
-func waitHealthy(t *testing.T, nodes []*caddyProc, within time.Duration) {
+func waitHealthy(t *testing.T, nodes []*e2e.Caddy, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for _, p := range nodes {
@@ -174,17 +171,11 @@ func waitHealthy(t *testing.T, nodes []*caddyProc, within time.Duration) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node :%d not healthy within %s: %+v %v\n%s", p.port, within, h, err, p.logs.String())
+				t.Fatalf("node :%d not healthy within %s: %+v %v\n%s", p.Port, within, h, err, p.Logs.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// startRedis starts a real redis-server for the test.
-func startRedis(t *testing.T, opts redistest.Options) *redistest.Server {
-	t.Helper()
-	return redistest.Start(t, opts)
 }
 
 // caddyMustFail runs the binary with a config that must not load, waits
@@ -198,35 +189,7 @@ func caddyMustFail(t *testing.T, logoutBlock string) string {
 // of an earlier run: its journal, its key. "" makes a fresh one.
 func caddyMustFailIn(t *testing.T, dataHome, logoutBlock string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if dataHome == "" {
-		dataHome = filepath.Join(dir, "data")
-	}
-	admin, port := freePort(t), freePort(t)
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(siteConfig(admin, port, freePort(t), logoutBlock)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dataHome, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
-	logs := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("caddy exited cleanly with a config that should not load:\n%s", logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("caddy kept running with a config that should not load:\n%s", logs.String())
-	}
-	return logs.String()
+	return e2e.MustFail(t, dataHome, e2e.SiteConfig(e2e.FreePort(t), e2e.FreePort(t), e2e.FreePort(t), logoutBlock))
 }
 
 // percentile of sorted durations (nearest rank).

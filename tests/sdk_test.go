@@ -13,6 +13,8 @@ import (
 	"time"
 
 	ory "github.com/ory/client-go"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // oryClient is Ory's published Go SDK pointed at base, unchanged.
@@ -94,7 +96,7 @@ func sdkGoFlow(t *testing.T, base, cookie, returnTo string) {
 		t.Fatalf("decoded 401: %+v", e)
 	}
 
-	token := "go-sdk-token-" + randomValue()
+	token := "go-sdk-token-" + e2e.RandomValue()
 	resp, err = c.FrontendAPI.PerformNativeLogout(ctx).PerformNativeLogoutBody(*ory.NewPerformNativeLogoutBody(token)).Execute()
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PerformNativeLogout: %v %v", resp, err)
@@ -109,25 +111,25 @@ func sdkGoFlow(t *testing.T, base, cookie, returnTo string) {
 }
 
 func TestSDK_Go_AgainstCaddy(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		// Kratos's own cookie name: the default.
-		return siteConfig(admin, port, app.port, "allowed_return_urls http://127.0.0.1/")
+		return e2e.SiteConfig(admin, port, app.Port, "allowed_return_urls http://127.0.0.1/")
 	})
-	sdkGoFlow(t, p.url(""), "ory_kratos_session=go-sdk-session", p.url("/done"))
+	sdkGoFlow(t, p.URL(""), "ory_kratos_session=go-sdk-session", p.URL("/done"))
 }
 
 func TestSDK_Go_GetFlowError(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
-		return siteConfig(admin, port, app.port, "error_url https://ui.example.com/error")
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
+		return e2e.SiteConfig(admin, port, app.Port, "error_url https://ui.example.com/error")
 	})
-	resp, _ := do(t, client(t), "GET", p.url("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
+	resp, _ := e2e.Do(t, e2e.Client(t), "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || loc.Query().Get("id") == "" {
 		t.Fatalf("no error id: %s %q", resp.Status, resp.Header.Get("Location"))
 	}
-	fe, hr, err := oryClient(p.url("")).FrontendAPI.GetFlowError(context.Background()).Id(loc.Query().Get("id")).Execute()
+	fe, hr, err := oryClient(p.URL("")).FrontendAPI.GetFlowError(context.Background()).Id(loc.Query().Get("id")).Execute()
 	if err != nil || hr.StatusCode != http.StatusOK {
 		t.Fatalf("GetFlowError: %v %v", hr, err)
 	}
@@ -156,16 +158,16 @@ func runJSSDK(t *testing.T, base, cookie string) string {
 }
 
 func TestSDK_JS_AgainstCaddy(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
-		return siteConfig(admin, port, app.port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
+		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
 	})
-	out := runJSSDK(t, p.url(""), "sid=js-sdk-session")
+	out := runJSSDK(t, p.URL(""), "sid=js-sdk-session")
 	if !strings.Contains(out, `"perform":{"status":204}`) {
 		t.Fatalf("unexpected SDK output: %s", out)
 	}
-	_, body := do(t, http.DefaultClient, "GET", p.url("/"), http.Header{"Cookie": {"sid=js-sdk-session"}}, "")
-	if seen(t, body).Cookie != "" {
+	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=js-sdk-session"}}, "")
+	if e2e.Seen(t, body).Cookie != "" {
 		t.Fatal("the session logged out through the JS SDK still reaches the app")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/caddy-logout/caddy-logout/session"
+
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // secretsConfig: debug logging everywhere (Caddy's own and the access log),
@@ -73,7 +75,7 @@ func leaked(text, secret string) bool {
 	return false
 }
 
-func secretValue(kind string) string { return kind + "-" + randomValue() + randomValue() }
+func secretValue(kind string) string { return kind + "-" + e2e.RandomValue() + e2e.RandomValue() }
 
 // TestSecrets_NothingSecretInLogs runs every flow, good and bad, through a
 // real Caddy at debug level and then reads everything it logged.
@@ -88,10 +90,10 @@ func secretValue(kind string) string { return kind + "-" + randomValue() + rando
 // headers such as X-Session-Token: those two are checked in the module's
 // lines only (see README, Security).
 func TestSecrets_NothingSecretInLogs(t *testing.T) {
-	app := startUpstream(t)
+	app := e2e.StartUpstream(t)
 	envKey, literalKey := secretValue("envkey"), secretValue("literalkey")
 	t.Setenv("LOGOUT_SECRETS_TEST_KEY", envKey)
-	p := startCaddy(t, "", func(admin, port int) string { return secretsConfig(admin, port, app.port, literalKey) })
+	p := e2e.StartCaddy(t, "", func(admin, port int) string { return secretsConfig(admin, port, app.Port, literalKey) })
 
 	everywhere := []string{envKey, literalKey} // never in any log line
 	moduleOnly := []string{}                   // never in the module's lines
@@ -108,10 +110,10 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 	}
 
 	// A browser logs in through the gateway, gets a logout URL, follows it.
-	browser := client(t)
-	resp, body := do(t, browser, "GET", p.url("/login"), nil, "")
+	browser := e2e.Client(t)
+	resp, body := e2e.Do(t, browser, "GET", p.URL("/login"), nil, "")
 	expect("login", resp, body, http.StatusSeeOther)
-	base, _ := url.Parse(p.url("/"))
+	base, _ := url.Parse(p.URL("/"))
 	var loginCookie string
 	for _, c := range browser.Jar.Cookies(base) {
 		if c.Name == "sid" {
@@ -123,31 +125,31 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 	}
 	everywhere = append(everywhere, loginCookie)
 	sessions[session.CookieID(loginCookie).Short()] = "login cookie"
-	resp, body = do(t, browser, "GET", p.url("/self-service/logout/browser"), http.Header{"Accept": {"application/json"}}, "")
+	resp, body = e2e.Do(t, browser, "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"application/json"}}, "")
 	expect("create (browser)", resp, body, http.StatusOK)
-	var flow logoutFlow
+	var flow e2e.LogoutFlow
 	if err := json.Unmarshal(body, &flow); err != nil {
 		t.Fatal(err)
 	}
 	moduleOnly = append(moduleOnly, flow.LogoutToken)
-	resp, body = do(t, browser, "GET", flow.LogoutURL, nil, "")
+	resp, body = e2e.Do(t, browser, "GET", flow.LogoutURL, nil, "")
 	expect("perform (browser)", resp, body, http.StatusSeeOther)
-	resp, body = do(t, browser, "GET", p.url("/self-service/logout/browser"), jsonClient(http.Header{"Cookie": {"sid=" + loginCookie}}), "")
+	resp, body = e2e.Do(t, browser, "GET", p.URL("/self-service/logout/browser"), jsonClient(http.Header{"Cookie": {"sid=" + loginCookie}}), "")
 	expect("create with the revoked cookie", resp, body, http.StatusUnauthorized)
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), jsonClient(http.Header{"Cookie": {"sid=" + loginCookie}}), "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), jsonClient(http.Header{"Cookie": {"sid=" + loginCookie}}), "")
 	expect("guard, revoked login cookie", resp, body, http.StatusUnauthorized)
 
 	// A JSON client: wrong, tampered and right tokens; the cookie is then dead.
 	cookie := secretValue("cookie")
 	everywhere = append(everywhere, cookie)
 	sessions[session.CookieID(cookie).Short()] = "cookie"
-	other := createLogout(t, p, "sid="+secretValue("othercookie"), "")
+	other := e2e.CreateLogout(t, p, "sid="+secretValue("othercookie"), "")
 	moduleOnly = append(moduleOnly, other.LogoutToken)
-	own := createLogout(t, p, "sid="+cookie, "?return_to=http://127.0.0.1/app")
+	own := e2e.CreateLogout(t, p, "sid="+cookie, "?return_to=http://127.0.0.1/app")
 	moduleOnly = append(moduleOnly, own.LogoutToken)
 	perform := func(what, token string, code int) {
 		t.Helper()
-		resp, body := do(t, http.DefaultClient, "GET", withQuery(p.url("/self-service/logout"), "token", token), jsonClient(http.Header{"Cookie": {"sid=" + cookie}}), "")
+		resp, body := e2e.Do(t, http.DefaultClient, "GET", e2e.WithQuery(p.URL("/self-service/logout"), "token", token), jsonClient(http.Header{"Cookie": {"sid=" + cookie}}), "")
 		expect(what, resp, body, code)
 	}
 	perform("perform with another session's token", other.LogoutToken, http.StatusForbidden)
@@ -155,7 +157,7 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 	perform("perform with a tampered token", tampered, http.StatusForbidden)
 	perform("perform", own.LogoutToken, http.StatusNoContent)
 	perform("perform again", own.LogoutToken, http.StatusUnauthorized)
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), jsonClient(http.Header{"Cookie": {"sid=" + cookie}}), "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), jsonClient(http.Header{"Cookie": {"sid=" + cookie}}), "")
 	expect("guard, revoked cookie", resp, body, http.StatusUnauthorized)
 
 	// API logout of a token used as Bearer, and of one sent in X-Session-Token.
@@ -164,28 +166,28 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 	moduleOnly = append(moduleOnly, header)
 	sessions[session.IDOf(bearer).Short()] = "bearer token"
 	sessions[session.IDOf(header).Short()] = "header token"
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), http.Header{"Authorization": {"Bearer " + bearer}}, "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), http.Header{"Authorization": {"Bearer " + bearer}}, "")
 	expect("guard, live bearer token", resp, body, http.StatusOK)
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), http.Header{"X-Session-Token": {header}}, "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), http.Header{"X-Session-Token": {header}}, "")
 	expect("guard, live header token", resp, body, http.StatusOK)
 	for _, tok := range []string{bearer, header} {
-		resp, body = do(t, http.DefaultClient, "DELETE", p.url("/self-service/logout/api"), http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+tok+`"}`)
+		resp, body = e2e.Do(t, http.DefaultClient, "DELETE", p.URL("/self-service/logout/api"), http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+tok+`"}`)
 		expect("API logout", resp, body, http.StatusNoContent)
 	}
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), jsonClient(http.Header{"Authorization": {"Bearer " + bearer}}), "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), jsonClient(http.Header{"Authorization": {"Bearer " + bearer}}), "")
 	expect("guard, revoked bearer token", resp, body, http.StatusUnauthorized)
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), jsonClient(http.Header{"X-Session-Token": {header}}), "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), jsonClient(http.Header{"X-Session-Token": {header}}), "")
 	expect("guard, revoked header token", resp, body, http.StatusUnauthorized)
 
 	// Incident response through the admin API.
 	incident := secretValue("incident")
 	everywhere = append(everywhere, incident)
 	sessions[session.CookieID(incident).Short()] = "admin-revoked cookie"
-	resp, body = do(t, http.DefaultClient, "POST", adminURL(p, "/logout/revoke"), http.Header{"Content-Type": {"application/json"}}, `{"cookie":"`+incident+`"}`)
+	resp, body = e2e.Do(t, http.DefaultClient, "POST", adminURL(p, "/logout/revoke"), http.Header{"Content-Type": {"application/json"}}, `{"cookie":"`+incident+`"}`)
 	expect("admin revoke", resp, body, http.StatusOK)
-	resp, body = do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+bearer+`"}`)
+	resp, body = e2e.Do(t, http.DefaultClient, "POST", adminURL(p, "/logout/lookup"), http.Header{"Content-Type": {"application/json"}}, `{"session_token":"`+bearer+`"}`)
 	expect("admin lookup", resp, body, http.StatusOK)
-	resp, body = do(t, http.DefaultClient, "GET", p.url("/page"), jsonClient(http.Header{"Cookie": {"sid=" + incident}}), "")
+	resp, body = e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), jsonClient(http.Header{"Cookie": {"sid=" + incident}}), "")
 	expect("guard, admin-revoked cookie", resp, body, http.StatusUnauthorized)
 
 	// Bad requests carrying secrets.
@@ -206,7 +208,7 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 		{"perform, no token", "GET", "/self-service/logout", http.Header{"Cookie": {"sid=" + incident}}, "", 400},
 		{"admin, two names", "POST", "admin:/logout/revoke", nil, `{"cookie":"` + incident + `","session_token":"` + bearer + `"}`, 400},
 	} {
-		target := p.url(c.path)
+		target := p.URL(c.path)
 		if path, ok := strings.CutPrefix(c.path, "admin:"); ok {
 			target = adminURL(p, path)
 		}
@@ -214,13 +216,13 @@ func TestSecrets_NothingSecretInLogs(t *testing.T) {
 		for k, v := range c.header {
 			h[k] = v
 		}
-		resp, body := do(t, http.DefaultClient, c.method, target, h, c.body)
+		resp, body := e2e.Do(t, http.DefaultClient, c.method, target, h, c.body)
 		expect(c.what, resp, body, c.code)
 	}
 
 	// Let the last lines reach the buffer.
-	p.stop()
-	logs := p.logs.String()
+	p.Stop()
+	logs := p.Logs.String()
 	if os.Getenv("LOGOUT_TEST_DUMP_LOGS") != "" {
 		t.Log(logs)
 	}
@@ -295,8 +297,8 @@ func joinRaw(lines []logLine) string {
 // TestSecrets_AccessLogFilterRecipe: the README's log filter keeps the
 // logout token (in the URI) and the token header out of Caddy's access log.
 func TestSecrets_AccessLogFilterRecipe(t *testing.T) {
-	app := startUpstream(t)
-	p := startCaddy(t, "", func(admin, port int) string {
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
@@ -316,20 +318,20 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy 127.0.0.1:%d
 }
-`, admin, port, app.port)
+`, admin, port, app.Port)
 	})
 	cookie, token := secretValue("cookie"), secretValue("headertoken")
-	f := createLogout(t, p, "sid="+cookie, "")
+	f := e2e.CreateLogout(t, p, "sid="+cookie, "")
 	if resp, body := performAs(t, f.LogoutURL, "sid="+cookie); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("perform: %s %s", resp.Status, body)
 	}
-	if _, body := do(t, http.DefaultClient, "GET", p.url("/page"), http.Header{"X-Session-Token": {token}}, ""); seen(t, body).Token != token {
+	if _, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), http.Header{"X-Session-Token": {token}}, ""); e2e.Seen(t, body).Token != token {
 		t.Fatal("the live token did not reach the app")
 	}
-	p.stop()
+	p.Stop()
 
 	performed := false
-	for _, raw := range strings.Split(p.logs.String(), "\n") {
+	for _, raw := range strings.Split(p.Logs.String(), "\n") {
 		var l logLine
 		if json.Unmarshal([]byte(raw), &l) != nil || !strings.HasPrefix(l.Logger, "http.log.access") {
 			continue
@@ -342,6 +344,6 @@ http://127.0.0.1:%d {
 		}
 	}
 	if !performed {
-		t.Fatalf("no access log line for the perform request:\n%s", p.logs.String())
+		t.Fatalf("no access log line for the perform request:\n%s", p.Logs.String())
 	}
 }

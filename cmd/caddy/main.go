@@ -1,5 +1,6 @@
 // Command caddy is Caddy with its standard modules plus caddy-logout, so
 // `go run ./cmd/caddy run --config Caddyfile.example` works without xcaddy.
+// It imports the same root package an xcaddy build does.
 package main
 
 import (
@@ -7,7 +8,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/caddy-logout/caddy-logout/caddymodule"
+	_ "github.com/caddy-logout/caddy-logout"
 )
 
 func main() {

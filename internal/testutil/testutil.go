@@ -5,6 +5,8 @@ package testutil
 import (
 	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -36,4 +38,24 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Tool returns the path of a program that scripts/test-setup.sh built at
+// its pinned version (staticcheck, identity providers, auth proxies). A
+// missing tool fails the test, never skips it: CI must run everything.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("CADDY_LOGOUT_TOOLS")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(cache, "caddy-logout", "tools")
+	}
+	p := filepath.Join(dir, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is not installed (%v): run scripts/test-setup.sh", name, err)
+	}
+	return p
 }
