@@ -62,94 +62,76 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		if err := h.unmarshalOption(d); err != nil {
+		option := d.Val()
+		var err error
+		switch option {
+		case "cookie":
+			err = appendArgs(d, &h.Cookies, flow.CheckCookieName)
+		case "cookie_domain":
+			err = appendArgs(d, &h.CookieDomains, checkCookieDomain)
+		case "intercept":
+			err = appendArgs(d, &h.Intercept, flow.CheckInterceptPath)
+		case "allowed_return_urls":
+			err = appendArgs(d, &h.AllowedReturnURLs, checkAllowedReturnURL)
+		case "signing_key":
+			err = appendArgs(d, &h.SigningKeys, checkLiteralKey)
+		case "clear_site_data":
+			err = appendArgs(d, &h.ClearSiteData, checkClearSiteData)
+		case "token_header":
+			err = oneArg(d, &h.TokenHeader, flow.CheckTokenHeader)
+		case "cookie_path":
+			err = oneArg(d, &h.CookiePath, checkCookiePath)
+		case "cookie_samesite":
+			err = oneArg(d, &h.CookieSameSite, checkSameSite)
+		case "endpoints":
+			err = oneArg(d, &h.Endpoints, flow.CheckPrefix)
+		case "public_url":
+			err = oneArg(d, &h.PublicURL, checkPublicURL)
+		case "error_url":
+			err = oneArg(d, &h.ErrorURL, checkErrorURL)
+		case "default_return_url":
+			err = oneArg(d, &h.DefaultReturnURL, checkDefaultReturnURL)
+		case "on_store_error":
+			err = oneArg(d, &h.OnStoreError, checkOnStoreError)
+		case "token_ttl":
+			err = durationArg(d, &h.TokenTTL)
+		case "session_lifetime":
+			err = durationArg(d, &h.SessionLifetime)
+		case "on_revoked":
+			err = h.unmarshalOnRevoked(d)
+		case "store":
+			err = h.unmarshalStore(d)
+		case "cache":
+			err = h.unmarshalCache(d)
+		default:
+			return d.Errf("unrecognized logout option %q", option)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// unmarshalOption reads one option of the block and checks its values at
-// once, so a bad one is reported with its line.
-func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
-	option := d.Val()
-	// each(check)(values, err) checks every value just read.
-	each := func(check func(string) error) func([]string, error) error {
-		return func(values []string, err error) error {
-			if err != nil {
-				return err
-			}
-			for _, v := range values {
-				if err := check(v); err != nil {
-					return d.Errf("%v", err)
-				}
-			}
-			return nil
-		}
+// unmarshalOnRevoked reads `on_revoked strip|deny|redirect <url>`.
+func (h *Handler) unmarshalOnRevoked(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("on_revoked: expected strip, deny or redirect <url>")
 	}
-	one := func(dst *string, check func(string) error) error {
-		return each(check)(oneArg(d, dst))
-	}
-	switch option {
-	case "cookie":
-		return each(flow.CheckCookieName)(appendArgs(d, &h.Cookies))
-	case "cookie_domain":
-		return each(checkCookieDomain)(appendArgs(d, &h.CookieDomains))
-	case "intercept":
-		return each(flow.CheckInterceptPath)(appendArgs(d, &h.Intercept))
-	case "allowed_return_urls":
-		return each(func(v string) error {
-			_, err := flow.NewReturnPolicy([]string{v})
-			return err
-		})(appendArgs(d, &h.AllowedReturnURLs))
-	case "signing_key":
-		return each(checkLiteralKey)(appendArgs(d, &h.SigningKeys))
-	case "clear_site_data":
-		return each(checkClearSiteData)(appendArgs(d, &h.ClearSiteData))
-	case "token_header":
-		return one(&h.TokenHeader, func(string) error { return nil })
-	case "cookie_path":
-		return one(&h.CookiePath, checkCookiePath)
-	case "cookie_samesite":
-		return one(&h.CookieSameSite, func(v string) error { _, err := parseSameSite(v); return err })
-	case "endpoints":
-		return one(&h.Endpoints, flow.CheckPrefix)
-	case "public_url":
-		return one(&h.PublicURL, func(v string) error { _, err := parseAbsoluteURL(option, v); return err })
-	case "error_url":
-		return one(&h.ErrorURL, func(v string) error { _, err := parseAbsoluteURL(option, v); return err })
-	case "default_return_url":
-		return one(&h.DefaultReturnURL, func(v string) error { _, err := parseDefaultReturnURL(v); return err })
-	case "on_store_error":
-		return one(&h.OnStoreError, func(v string) error { _, err := parseOnStoreError(v); return err })
-	case "token_ttl":
-		return durationArg(d, &h.TokenTTL)
-	case "session_lifetime":
-		return durationArg(d, &h.SessionLifetime)
-	case "on_revoked":
+	h.OnRevoked = d.Val()
+	if h.OnRevoked == "redirect" {
 		if !d.NextArg() {
-			return d.Errf("on_revoked: expected strip, deny or redirect <url>")
+			return d.Errf("on_revoked redirect: expected the URL to redirect to")
 		}
-		h.OnRevoked = d.Val()
-		if h.OnRevoked == "redirect" {
-			if !d.NextArg() {
-				return d.Errf("on_revoked redirect: expected the URL to redirect to")
-			}
-			h.OnRevokedRedirect = d.Val()
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if _, err := parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
-			return d.Errf("%v", err)
-		}
-		return nil
-	case "store":
-		return h.unmarshalStore(d)
-	case "cache":
-		return h.unmarshalCache(d)
+		h.OnRevokedRedirect = d.Val()
 	}
-	return d.Errf("unrecognized logout option %q", option)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if _, err := parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
 }
 
 // unmarshalStore reads `store <backend> [args] [{ ... }]`, letting the
@@ -180,7 +162,7 @@ func (h *Handler) unmarshalCache(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "max_entries":
 			var s string
-			if _, err := oneArg(d, &s); err != nil {
+			if err := oneArg(d, &s, nil); err != nil {
 				return err
 			}
 			n, err := strconv.ParseInt(s, 10, 64)
@@ -202,34 +184,47 @@ func (h *Handler) unmarshalCache(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// appendArgs appends the option's values to dst and returns them.
-func appendArgs(d *caddyfile.Dispenser, dst *[]string) ([]string, error) {
+// appendArgs appends the option's values to dst, checking each with check
+// so that a bad one is reported with its line.
+func appendArgs(d *caddyfile.Dispenser, dst *[]string, check func(string) error) error {
 	option := d.Val()
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return nil, d.Errf("%s: expected at least one value", option)
+		return d.Errf("%s: expected at least one value", option)
+	}
+	for _, v := range args {
+		if err := check(v); err != nil {
+			return d.Errf("%v", err)
+		}
 	}
 	*dst = append(*dst, args...)
-	return args, nil
+	return nil
 }
 
-// oneArg reads the option's single value into dst and returns it.
-func oneArg(d *caddyfile.Dispenser, dst *string) ([]string, error) {
+// oneArg reads the option's single value into dst, checking it with check
+// (when not nil).
+func oneArg(d *caddyfile.Dispenser, dst *string, check func(string) error) error {
 	option := d.Val()
 	if !d.NextArg() {
-		return nil, d.Errf("%s: expected one value", option)
+		return d.Errf("%s: expected one value", option)
 	}
-	*dst = d.Val()
+	v := d.Val()
 	if d.NextArg() {
-		return nil, d.Errf("%s: expected one value, got more", option)
+		return d.Errf("%s: expected one value, got more", option)
 	}
-	return []string{*dst}, nil
+	if check != nil {
+		if err := check(v); err != nil {
+			return d.Errf("%v", err)
+		}
+	}
+	*dst = v
+	return nil
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	option := d.Val()
 	var s string
-	if _, err := oneArg(d, &s); err != nil {
+	if err := oneArg(d, &s, nil); err != nil {
 		return err
 	}
 	dur, err := caddy.ParseDuration(s)

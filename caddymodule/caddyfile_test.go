@@ -142,6 +142,10 @@ func TestLoad_BadJSONValues_FailAtLoad(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v does not contain %q", err, c.want)
 			}
+			// Caddy names the module already; ours starts with the option.
+			if _, ours, _ := strings.Cut(err.Error(), "provision http.handlers.logout: "); strings.HasPrefix(ours, "logout") {
+				t.Fatalf("error prefixed twice: %v", err)
+			}
 		})
 	}
 }
@@ -164,6 +168,9 @@ var badValues = []struct{ name, caddyfile, json, want string }{
 	{"clear_site_data unknown", "clear_site_data everything", `"clear_site_data":["everything"]`, "clear_site_data:"},
 	{"on_store_error unknown", "on_store_error maybe", `"on_store_error":"maybe"`, "on_store_error:"},
 	{"cache max_entries huge", "cache {\n\t\t\tmax_entries 1000000000000\n\t\t}", `"cache":{"max_entries":1000000000000}`, "cache max_entries"},
+	{"token_header not a header name", `token_header "X Session"`, `"token_header":"X Session"`, `token_header: "X Session" is not an HTTP header name`},
+	{"token_header Cookie", "token_header cookie", `"token_header":"cookie"`, "token_header: cookie is read already"},
+	{"token_header Authorization", "token_header Authorization", `"token_header":"Authorization"`, "token_header: Authorization is read already"},
 }
 
 // TestLoad_PlaceholderKeyErrors: keys from placeholders are checked when

@@ -7,7 +7,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -143,7 +142,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return trusted
 	}
 	if h.gateway, err = flow.New(cfg); err != nil {
-		return fmt.Errorf("logout: %w", err)
+		return err
 	}
 	return nil
 }
@@ -162,69 +161,64 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 		SessionLifetime: time.Duration(h.SessionLifetime),
 		ClearSiteData:   h.ClearSiteData,
 	}
-	err := func() (err error) {
-		if cfg.Cookie.SameSite, err = parseSameSite(h.CookieSameSite); err != nil {
-			return err
+	var err error
+	if cfg.Cookie.SameSite, err = parseSameSite(h.CookieSameSite); err != nil {
+		return cfg, err
+	}
+	for _, d := range h.CookieDomains {
+		if err := checkCookieDomain(d); err != nil {
+			return cfg, err
 		}
-		for _, d := range h.CookieDomains {
-			if err := checkCookieDomain(d); err != nil {
-				return err
-			}
+	}
+	if err := checkCookiePath(h.CookiePath); err != nil {
+		return cfg, err
+	}
+	if h.PublicURL != "" {
+		if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {
+			return cfg, err
 		}
-		if err := checkCookiePath(h.CookiePath); err != nil {
-			return err
+	}
+	if h.DefaultReturnURL != "" {
+		if cfg.DefaultReturnURL, err = parseDefaultReturnURL(h.DefaultReturnURL); err != nil {
+			return cfg, err
 		}
-		if h.PublicURL != "" {
-			if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {
-				return err
-			}
+	}
+	if cfg.ReturnPolicy, err = flow.NewReturnPolicy(h.AllowedReturnURLs); err != nil {
+		return cfg, err
+	}
+	if h.ErrorURL != "" {
+		if cfg.ErrorURL, err = parseAbsoluteURL("error_url", h.ErrorURL); err != nil {
+			return cfg, err
 		}
-		if h.DefaultReturnURL != "" {
-			if cfg.DefaultReturnURL, err = parseDefaultReturnURL(h.DefaultReturnURL); err != nil {
-				return err
-			}
+	}
+	if cfg.OnRevoked, err = parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
+		return cfg, err
+	}
+	cfg.OnRevokedRedirect = h.OnRevokedRedirect
+	for _, t := range h.ClearSiteData {
+		if err := checkClearSiteData(t); err != nil {
+			return cfg, err
 		}
-		if cfg.ReturnPolicy, err = flow.NewReturnPolicy(h.AllowedReturnURLs); err != nil {
-			return err
+	}
+	if cfg.DenyOnStoreError, err = parseOnStoreError(h.OnStoreError); err != nil {
+		return cfg, err
+	}
+	if h.TokenTTL < 0 {
+		return cfg, errors.New("token_ttl: must be positive")
+	}
+	if h.SessionLifetime < 0 {
+		return cfg, errors.New("session_lifetime: must be positive")
+	}
+	if h.Cache != nil {
+		if err := checkMaxEntries(h.Cache.MaxEntries); err != nil {
+			return cfg, err
 		}
-		if h.ErrorURL != "" {
-			if cfg.ErrorURL, err = parseAbsoluteURL("error_url", h.ErrorURL); err != nil {
-				return err
-			}
+		if h.Cache.NegativeTTL < 0 {
+			return cfg, errors.New("cache negative_ttl: must be positive")
 		}
-		if cfg.OnRevoked, err = parseOnRevoked(h.OnRevoked, h.OnRevokedRedirect); err != nil {
-			return err
-		}
-		cfg.OnRevokedRedirect = h.OnRevokedRedirect
-		for _, t := range h.ClearSiteData {
-			if err := checkClearSiteData(t); err != nil {
-				return err
-			}
-		}
-		if cfg.DenyOnStoreError, err = parseOnStoreError(h.OnStoreError); err != nil {
-			return err
-		}
-		if h.TokenTTL < 0 || h.SessionLifetime < 0 {
-			return errors.New("token_ttl and session_lifetime must be positive")
-		}
-		if h.Cache != nil {
-			if err := checkMaxEntries(h.Cache.MaxEntries); err != nil {
-				return err
-			}
-			if h.Cache.NegativeTTL < 0 {
-				return errors.New("cache negative_ttl must be positive")
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		return cfg, fmt.Errorf("logout: %w", err)
 	}
 	return cfg, nil
 }
-
-// Validate is done by Provision, which must parse everything anyway.
-func (h *Handler) Validate() error { return nil }
 
 // ServeHTTP hands the request to the flows, and offers {http.logout.url}
 // to the handlers after it (templates, header, reverse_proxy header_up).
@@ -259,7 +253,6 @@ func (h *Handler) Cleanup() error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

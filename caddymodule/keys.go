@@ -28,7 +28,7 @@ func loadKeys(ctx caddy.Context, entries []string, logger *zap.Logger) (*session
 	if len(entries) == 0 {
 		key, err := storedKey(ctx, ctx.Storage())
 		if err != nil {
-			return nil, fmt.Errorf("logout: signing key from storage: %w", err)
+			return nil, fmt.Errorf("signing key from storage: %w", err)
 		}
 		return session.NewKeys(key)
 	}
@@ -37,10 +37,10 @@ func loadKeys(ctx caddy.Context, entries []string, logger *zap.Logger) (*session
 	for i, entry := range entries {
 		v, err := repl.ReplaceOrErr(entry, true, true)
 		if err != nil {
-			return nil, fmt.Errorf("logout: signing_key #%d: %w", i+1, err)
+			return nil, fmt.Errorf("signing_key #%d: %w", i+1, err)
 		}
 		if len(v) < session.MinKeyLength {
-			return nil, fmt.Errorf("logout: signing_key #%d must be at least %d bytes (got %d)", i+1, session.MinKeyLength, len(v))
+			return nil, fmt.Errorf("signing_key #%d must be at least %d bytes (got %d)", i+1, session.MinKeyLength, len(v))
 		}
 		keys = append(keys, []byte(v))
 	}

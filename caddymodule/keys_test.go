@@ -117,7 +117,7 @@ func TestLoadKeys_MissingEnvOrFile_ClearError(t *testing.T) {
 	} {
 		_, err := loadKeys(caddy.Context{Context: context.Background()},
 			[]string{"{env.LOGOUT_TEST_KEYS_ENV}", missing}, zap.NewNop())
-		want := "logout: signing_key #2: evaluated placeholder " + missing + " is empty"
+		want := "signing_key #2: evaluated placeholder " + missing + " is empty"
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, want %q", missing, err, want)
 		}

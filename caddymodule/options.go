@@ -41,6 +41,36 @@ func parseSameSite(s string) (http.SameSite, error) {
 	return 0, fmt.Errorf("cookie_samesite: must be lax, strict or none (got %q)", s)
 }
 
+func checkSameSite(s string) error {
+	_, err := parseSameSite(s)
+	return err
+}
+
+func checkPublicURL(raw string) error {
+	_, err := parseAbsoluteURL("public_url", raw)
+	return err
+}
+
+func checkErrorURL(raw string) error {
+	_, err := parseAbsoluteURL("error_url", raw)
+	return err
+}
+
+func checkDefaultReturnURL(raw string) error {
+	_, err := parseDefaultReturnURL(raw)
+	return err
+}
+
+func checkAllowedReturnURL(raw string) error {
+	_, err := flow.NewReturnPolicy([]string{raw})
+	return err
+}
+
+func checkOnStoreError(s string) error {
+	_, err := parseOnStoreError(s)
+	return err
+}
+
 func parseAbsoluteURL(option, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {

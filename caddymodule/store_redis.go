@@ -80,15 +80,15 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	var err error
 	if r.username, err = repl.ReplaceOrErr(r.Username, true, true); err != nil {
-		return fmt.Errorf("logout: redis store: username: %w", err)
+		return fmt.Errorf("redis store: username: %w", err)
 	}
 	if r.password, err = repl.ReplaceOrErr(r.Password, true, true); err != nil {
-		return fmt.Errorf("logout: redis store: password: %w", err)
+		return fmt.Errorf("redis store: password: %w", err)
 	}
 	r.addrs = r.addrs[:0]
 	for _, a := range r.Addresses {
 		if err := checkAddress(a); err != nil {
-			return fmt.Errorf("logout: redis store: address: %w", err)
+			return fmt.Errorf("redis store: address: %w", err)
 		}
 		r.addrs = append(r.addrs, a)
 	}
@@ -96,17 +96,17 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		r.addrs = []string{redis.DefaultAddr}
 	}
 	if r.DB < 0 {
-		return fmt.Errorf("logout: redis store: db must be 0 or more (got %d)", r.DB)
+		return fmt.Errorf("redis store: db must be 0 or more (got %d)", r.DB)
 	}
 	if r.DB != 0 && r.MasterName == "" && len(r.addrs) > 1 {
-		return fmt.Errorf("logout: redis store: db must be 0 with several addresses (Redis Cluster has one database); for Sentinel set master_name")
+		return fmt.Errorf("redis store: db must be 0 with several addresses (Redis Cluster has one database); for Sentinel set master_name")
 	}
 	if err := checkKeyPrefix(r.KeyPrefix); err != nil {
-		return fmt.Errorf("logout: redis store: key_prefix: %w", err)
+		return fmt.Errorf("redis store: key_prefix: %w", err)
 	}
 	if refs, open := storePool.References(r.StoreKey()); open && refs > 0 {
 		if fp, ok := redisSettings.Load(r.StoreKey()); ok && fp != r.settingsFingerprint() {
-			r.logger.Warn("logout: redis store: username, password or tls changed for a store that is already open; "+
+			r.logger.Warn("redis store: username, password or tls changed for a store that is already open; "+
 				"the open connections keep the old settings until Caddy restarts",
 				zap.String("store", r.StoreKey()))
 		}
@@ -171,7 +171,7 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 	}
 	rs, err := redis.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("logout: %w", err)
+		return nil, err
 	}
 	pingCtx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	pingErr := rs.Ping(pingCtx)
@@ -181,19 +181,19 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 		// that does not verify: configuration. (Starting degraded on a
 		// certificate error would only wait for something that never comes.)
 		_ = rs.Close()
-		return nil, fmt.Errorf("logout: %w", pingErr)
+		return nil, pingErr
 	}
 	j, err := journal.Open(rs, journal.Options{Path: r.journalPath(), Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("logout: redis store: %w", err)
+		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	if pingErr != nil {
 		if !j.Reached() {
 			_ = j.Close()
-			return nil, fmt.Errorf("logout: %w (this node has never reached this Redis, so it does not start; "+
+			return nil, fmt.Errorf("%w (this node has never reached this Redis, so it does not start; "+
 				"once it has, an outage at start only makes it start degraded)", pingErr)
 		}
-		log.Warn("logout: redis store unreachable at start; starting degraded: logouts go to the local journal "+
+		log.Warn("redis store unreachable at start; starting degraded: logouts go to the local journal "+
 			"until Redis is back, lookups the cache cannot answer follow on_store_error",
 			zap.String("store", r.StoreKey()), zap.String("journal", j.Path()),
 			zap.Int("journal_depth", j.JournalDepth()), zap.Error(pingErr))
@@ -243,20 +243,20 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			r.Addresses = append(r.Addresses, args...)
 		case "master_name":
-			if _, err := oneArg(d, &r.MasterName); err != nil {
+			if err := oneArg(d, &r.MasterName, nil); err != nil {
 				return err
 			}
 		case "username":
-			if _, err := oneArg(d, &r.Username); err != nil {
+			if err := oneArg(d, &r.Username, nil); err != nil {
 				return err
 			}
 		case "password":
-			if _, err := oneArg(d, &r.Password); err != nil {
+			if err := oneArg(d, &r.Password, nil); err != nil {
 				return err
 			}
 		case "db":
 			var s string
-			if _, err := oneArg(d, &s); err != nil {
+			if err := oneArg(d, &s, nil); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(s)
@@ -270,7 +270,7 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			r.TLS = true
 		case "key_prefix":
-			if _, err := oneArg(d, &r.KeyPrefix); err != nil {
+			if err := oneArg(d, &r.KeyPrefix, nil); err != nil {
 				return err
 			}
 			if err := checkKeyPrefix(r.KeyPrefix); err != nil {

@@ -101,12 +101,12 @@ func TestLoad_Redis(t *testing.T) {
 	})
 	for _, c := range []struct{ name, block, want string }{
 		{"wrong password", "address " + srv.Addr + "\n\t\t\tpassword {env.LOGOUT_TEST_WRONG_PASSWORD}",
-			"logout: redis store: " + srv.Addr + ": authentication failed (check username and password)"},
+			"redis store: " + srv.Addr + ": authentication failed (check username and password)"},
 		{"no password", "address " + srv.Addr, "authentication failed"},
 		{"password placeholder unset", "address " + srv.Addr + "\n\t\t\tpassword {env.LOGOUT_TEST_NO_SUCH_VAR}",
-			"logout: redis store: password:"},
+			"redis store: password:"},
 		{"nothing listening, never reached", "address " + down.Addr,
-			"logout: redis store: cannot reach " + down.Addr},
+			"redis store: cannot reach " + down.Addr},
 		{"database out of range", "address " + srv.Addr + "\n\t\t\tpassword {env.LOGOUT_TEST_REDIS_PASSWORD}\n\t\t\tdb 999", "DB index is out of range"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -38,11 +38,11 @@ func (h *Handler) loadStoreModule(ctx caddy.Context) (StoreModule, error) {
 	}
 	mod, err := ctx.LoadModule(h, "StoreRaw")
 	if err != nil {
-		return nil, fmt.Errorf("logout: loading store: %w", err)
+		return nil, fmt.Errorf("loading store: %w", err)
 	}
 	sm, ok := mod.(StoreModule)
 	if !ok {
-		return nil, fmt.Errorf("logout: module %T is not a store", mod)
+		return nil, fmt.Errorf("module %T is not a store", mod)
 	}
 	return sm, nil
 }
@@ -61,7 +61,7 @@ func (MemoryStore) StoreKey() string { return "memory" }
 
 // OpenStore implements StoreModule.
 func (MemoryStore) OpenStore(ctx caddy.Context) (session.Store, error) {
-	ctx.Logger().Warn("logout: the memory store keeps nothing across restarts; revoked sessions work again after one. Use the default bolt store or redis in production")
+	ctx.Logger().Warn("the memory store keeps nothing across restarts; revoked sessions work again after one. Use the default bolt store or redis in production")
 	return memory.New(), nil
 }
 
@@ -104,7 +104,7 @@ func (b *BoltStore) StoreKey() string { return "bolt:" + b.path() }
 func (b *BoltStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 	s, err := bolt.Open(bolt.Options{Path: b.path(), OpenTimeout: 5 * time.Second, Logger: ctx.Logger()})
 	if err != nil {
-		return nil, fmt.Errorf("logout: bolt store: %w", err)
+		return nil, fmt.Errorf("bolt store: %w", err)
 	}
 	return s, nil
 }

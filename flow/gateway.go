@@ -129,6 +129,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.TokenHeader == "" {
 		cfg.TokenHeader = DefaultTokenHeader
 	}
+	if err := CheckTokenHeader(cfg.TokenHeader); err != nil {
+		return nil, err
+	}
 	cfg.TokenHeader = textproto.CanonicalMIMEHeaderKey(cfg.TokenHeader)
 	if cfg.Cookie.Path == "" {
 		cfg.Cookie.Path = "/"
@@ -309,6 +312,33 @@ func CheckCookieName(name string) error {
 		return fmt.Errorf("cookie: %q is not a valid cookie name", name)
 	}
 	return nil
+}
+
+// CheckTokenHeader checks a `token_header` option: an HTTP header name
+// (RFC 9110 token) that is not one the guard already reads another way.
+func CheckTokenHeader(name string) error {
+	if !validHeaderName(name) {
+		return fmt.Errorf("token_header: %q is not an HTTP header name", name)
+	}
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "Cookie", "Authorization":
+		return fmt.Errorf("token_header: %s is read already (cookies by name, Authorization as Bearer); name the header that carries the bare session token, such as %s", name, DefaultTokenHeader)
+	}
+	return nil
+}
+
+// validHeaderName accepts an RFC 9110 token.
+func validHeaderName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckPrefix checks an `endpoints` option.

@@ -346,7 +346,7 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		logs := caddyMustFail(t, nodeConfig(redisBlock(srv.Addr, "password {env.LOGOUT_E2E_WRONG_PASSWORD}")))
-		want := "logout: redis store: " + srv.Addr + ": authentication failed (check username and password)"
+		want := "redis store: " + srv.Addr + ": authentication failed (check username and password)"
 		if !strings.Contains(logs, want) {
 			t.Fatalf("Caddy's log does not say %q:\n%s", want, logs)
 		}
@@ -358,7 +358,7 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 		gone := redistest.Start(t, redistest.Options{})
 		gone.Kill()
 		logs := caddyMustFail(t, nodeConfig(redisBlock(gone.Addr)))
-		want := "logout: redis store: cannot reach " + gone.Addr
+		want := "redis store: cannot reach " + gone.Addr
 		if !strings.Contains(logs, want) {
 			t.Fatalf("Caddy's log does not say %q:\n%s", want, logs)
 		}
@@ -380,7 +380,7 @@ func TestCluster_TLS(t *testing.T) {
 
 	t.Run("certificate not trusted", func(t *testing.T) {
 		logs := caddyMustFail(t, nodeConfig(store))
-		want := "logout: redis store: " + srv.Addr + ": TLS handshake failed (check tls and the server's certificate)"
+		want := "redis store: " + srv.Addr + ": TLS handshake failed (check tls and the server's certificate)"
 		if !strings.Contains(logs, want) || !strings.Contains(logs, "certificate signed by unknown authority") {
 			t.Fatalf("Caddy's log does not say %q and why:\n%s", want, logs)
 		}
