@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
