@@ -12,7 +12,7 @@ type guardVerdict uint8
 const (
 	verdictPass guardVerdict = iota
 	verdictRevoked
-	verdictStoreDown // and DenyOnStoreError is set
+	verdictDenyOnStoreError // the store could not answer, and on_store_error is deny
 	verdictTooLong
 )
 
@@ -30,7 +30,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			verdict = v
 			// strip removes every revoked credential; the others need one.
 			return g.cfg.OnRevoked == Strip
-		case verdictTooLong, verdictStoreDown:
+		case verdictTooLong, verdictDenyOnStoreError:
 			verdict = v
 			return false
 		}
@@ -43,7 +43,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 	case verdictTooLong:
 		g.writeError(w, r, errCredentialTooLong(), !wantsJSON(r))
 		return nil
-	case verdictStoreDown:
+	case verdictDenyOnStoreError:
 		w.Header().Set("Retry-After", "1")
 		g.writeError(w, r, errStoreUnavailable(), !wantsJSON(r))
 		return nil
@@ -63,7 +63,7 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 		g.cfg.Observer.Guard("store_error")
 		g.storeErrorLog("guard", id, err)
 		if g.cfg.DenyOnStoreError {
-			return verdictStoreDown
+			return verdictDenyOnStoreError
 		}
 		return verdictPass
 	case revoked:
