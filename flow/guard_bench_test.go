@@ -1,8 +1,9 @@
 package flow
 
-// Benchmarks of the guard, the code every proxied request runs. Targets
-// (DESIGN.md "Targets", issue 5): a cache hit under 300 ns with 0 allocs,
-// and no growth from 1 thousand to 1 million revoked sessions.
+// Benchmarks of the guard, the code every proxied request runs. They guard
+// against regressions: a cache hit allocates nothing, and its cost does
+// not grow from 1 thousand to 1 million revoked sessions (Guard_Scale).
+// What the guard costs inside Caddy is bench/run.sh's to measure.
 //
 //	go test -run '^$' -bench 'Guard' -benchmem -count 5 ./flow/
 //	go test -run '^$' -bench 'GuardMemoryBounded' -benchtime 1x ./flow/
@@ -214,8 +215,7 @@ func BenchmarkGuard_Check(b *testing.B) {
 	}
 	b.Run("lookup_hash_cache_hit", lookupHashHit(r))
 	b.Run("lookup_hash_cache_hit_browser", lookupHashHit(browserRequest(benchCookieShort)))
-	// The check as DESIGN.md counts it: hash + cache hit, for a credential
-	// already found.
+	// The check for a credential already found: hash + cache hit.
 	b.Run("hash_cache_hit", func(b *testing.B) {
 		c := credential{kind: fromCookie, name: "sid", value: benchCookieShort}
 		b.ReportAllocs()
@@ -433,24 +433,5 @@ func BenchmarkGuardMemoryBounded(b *testing.B) {
 	b.ReportMetric(float64(cache.Len()), "cached-entries")
 	if cache.Len() > maxEntries {
 		b.Errorf("the cache holds %d entries, more than max_entries %d", cache.Len(), maxEntries)
-	}
-}
-
-// TestGuard_CacheHit_DoesNotAllocate pins the zero-allocation promise of
-// the hot path: a request with a valid session cookie answered from the
-// cache, and a request without credentials. (ristretto hands its access
-// buffer to its policy every 64 Gets and starts a new one; AllocsPerRun,
-// like -benchmem, rounds that fraction down to 0.)
-func TestGuard_CacheHit_DoesNotAllocate(t *testing.T) {
-	g, cache := newBenchGateway(t, memory.New(), 1000)
-	w := &discardWriter{h: http.Header{}}
-	for _, value := range []string{benchCookieShort, benchCookieKratos, ""} {
-		r := benchRequest(value)
-		if value != "" {
-			warm(t, cache, session.CookieID(value))
-		}
-		if n := testing.AllocsPerRun(1000, func() { _ = g.ServeHTTP(w, r, nopNext) }); n != 0 {
-			t.Errorf("cookie of %d bytes: %v allocations per request, want 0", len(value), n)
-		}
 	}
 }
