@@ -219,7 +219,7 @@ func TestE2E_ErrorUI_RedirectAndFetchByID(t *testing.T) {
 func revokeCookie(t testing.TB, p *e2e.Caddy, cookie string) {
 	t.Helper()
 	flow := e2e.CreateLogout(t, p, cookie, "")
-	resp, body := e2e.Do(t, http.DefaultClient, "GET", flow.LogoutURL, http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
+	resp, body := e2e.Do(t, e2e.OneShot, "GET", flow.LogoutURL, http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout of %s: %s %s", cookie, resp.Status, body)
 	}

@@ -104,6 +104,15 @@ func Client(t testing.TB) *http.Client {
 	}
 }
 
+// OneShot is a client that opens a new connection for every request.
+// Helpers that set up or check state use it: Caddy swaps its servers on a
+// reload, and a kept-alive connection that the old server closes at that
+// instant can be reset under the next request on it.
+var OneShot = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
+
 // Do sends a request and returns the response with its body read.
 func Do(t testing.TB, c *http.Client, method, rawURL string, header http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
@@ -145,7 +154,7 @@ type LogoutFlow struct {
 // CreateLogout asks p for a logout URL with the given Cookie header.
 func CreateLogout(t testing.TB, p *Caddy, cookie string, query string) LogoutFlow {
 	t.Helper()
-	resp, body := Do(t, http.DefaultClient, "GET", p.URL("/self-service/logout/browser"+query),
+	resp, body := Do(t, OneShot, "GET", p.URL("/self-service/logout/browser"+query),
 		http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("create logout: %s %s", resp.Status, body)
