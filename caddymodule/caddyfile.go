@@ -34,11 +34,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    cookie              <name>...
 //	    token_header        <header>
 //	    cookie_domain       <domain>...
-//	    cookie_path         <path>
+//	    cookie_path         <path>...
 //	    cookie_samesite     lax|strict|none
 //	    endpoints           <prefix>
 //	    public_url          <url>
-//	    intercept           <path>...
+//	    intercept           <path>[?<key>=<value>&...]...
+//	    intercept {
+//	        <matcher> <args>...
+//	    }
 //	    default_return_url  <url>
 //	    allowed_return_urls <url>...
 //	    error_url           <url>
@@ -70,7 +73,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cookie_domain":
 			err = appendArgs(d, &h.CookieDomains, checkCookieDomain)
 		case "intercept":
-			err = appendArgs(d, &h.Intercept, flow.CheckInterceptPath)
+			err = h.unmarshalIntercept(d)
+		case "cookie_path":
+			err = appendArgs(d, (*[]string)(&h.CookiePath), checkCookiePath)
 		case "allowed_return_urls":
 			err = appendArgs(d, &h.AllowedReturnURLs, checkAllowedReturnURL)
 		case "signing_key":
@@ -79,8 +84,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = appendArgs(d, &h.ClearSiteData, checkClearSiteData)
 		case "token_header":
 			err = oneArg(d, &h.TokenHeader, flow.CheckTokenHeader)
-		case "cookie_path":
-			err = oneArg(d, &h.CookiePath, checkCookiePath)
 		case "cookie_samesite":
 			err = oneArg(d, &h.CookieSameSite, checkSameSite)
 		case "endpoints":

@@ -89,6 +89,10 @@ func TestCaddyfile_Errors(t *testing.T) {
 		{"cache unknown option", "cache {\n\t\t\tsize 1\n\t\t}", `unrecognized cache option "size"`},
 		{"cache max_entries not a number", "cache {\n\t\t\tmax_entries lots\n\t\t}", `cache max_entries: expected a positive number (got "lots")`},
 		{"cache negative_ttl zero", "cache {\n\t\t\tnegative_ttl 0s\n\t\t}", "negative_ttl: expected a positive duration"},
+		{"intercept without anything", "intercept", "intercept: expected a path such as /logout, or a block"},
+		{"intercept empty block", "intercept {\n\t\t}", "intercept: expected a path such as /logout, or a block"},
+		{"intercept unknown matcher", "intercept {\n\t\t\tbogus x\n\t\t}", "getting matcher module 'bogus'"},
+		{"intercept matcher with bad arguments", "intercept {\n\t\t\tquery do\n\t\t}", "malformed query matcher token"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { assertAdaptError(t, c.body, c.want) })
@@ -160,6 +164,15 @@ var badValues = []struct{ name, caddyfile, json, want string }{
 	{"endpoints not absolute", "endpoints self-service/logout", `"endpoints":"self-service/logout"`, "endpoints:"},
 	{"endpoints root", "endpoints /", `"endpoints":"/"`, "endpoints:"},
 	{"intercept relative", "intercept logout", `"intercept":["logout"]`, "intercept:"},
+	{"intercept empty query", "intercept /doku.php?", `"intercept":["/doku.php?"]`, "intercept: \"/doku.php?\" has an empty query"},
+	{"intercept parameter without a name", "intercept /doku.php?=logout", `"intercept":["/doku.php?=logout"]`, "has a parameter without a name"},
+	{"intercept block path with a query", "intercept {\n\t\t\tpath /doku.php?do=logout\n\t\t}", `"intercept_match":[{"path":["/doku.php?do=logout"]}]`,
+		`intercept: path "/doku.php?do=logout" can never match`},
+	{"intercept block empty query", "intercept {\n\t\t\tpath /doku.php\n\t\t\tquery\n\t\t}", `"intercept_match":[{"path":["/doku.php"],"query":{}}]`,
+		"intercept: an empty query matches only requests without a query"},
+	{"intercept block query placeholder", "intercept {\n\t\t\tquery do={env.X}\n\t\t}", `"intercept_match":[{"query":{"do":["{env.X}"]}}]`,
+		"placeholders are not supported"},
+	{"cookie_path second relative", "cookie_path / wp-admin", `"cookie_path":["/","wp-admin"]`, `cookie_path: "wp-admin" must be a path`},
 	{"cookie name invalid", `cookie "a;b"`, `"cookies":["a;b"]`, "is not a valid cookie name"},
 	{"cookie_path relative", "cookie_path app", `"cookie_path":"app"`, "cookie_path"},
 	{"cookie_domain with slash", "cookie_domain example.com/x", `"cookie_domains":["example.com/x"]`, "cookie_domain"},
@@ -206,11 +219,19 @@ func TestLoad_GoodConfigs(t *testing.T) {
 		"everything": `cookie ory_kratos_session PHPSESSID
 		token_header X-Auth-Token
 		cookie_domain example.com .example.org
-		cookie_path /app
+		cookie_path /app /app/admin
 		cookie_samesite strict
 		endpoints /auth/logout
 		public_url https://auth.example.com
-		intercept /logout /signout
+		intercept /logout /signout /doku.php?do=logout
+		intercept {
+			path /index.php
+			query title=Special:UserLogout
+			method POST
+		}
+		intercept {
+			header X-DokuWiki-Do logout
+		}
 		default_return_url https://app.example.com/
 		allowed_return_urls https://app.example.com/ https://*.example.com/app
 		error_url https://app.example.com/error

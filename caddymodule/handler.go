@@ -33,8 +33,9 @@ type Handler struct {
 	TokenHeader string `json:"token_header,omitempty"`
 	// Also clear the cookies with these Domain attributes.
 	CookieDomains []string `json:"cookie_domains,omitempty"`
-	// Path attribute the cookies were set with. Default: /.
-	CookiePath string `json:"cookie_path,omitempty"`
+	// Path attributes the cookies were set with; deletions go out once per
+	// path (and per domain). A path or a list of them. Default: /.
+	CookiePath PathList `json:"cookie_path,omitempty"`
 	// SameSite attribute: lax (default), strict or none.
 	CookieSameSite string `json:"cookie_samesite,omitempty"`
 
@@ -43,8 +44,14 @@ type Handler struct {
 	// Base of the logout URLs handed out. Default: the request's own
 	// scheme and host.
 	PublicURL string `json:"public_url,omitempty"`
-	// The app's own logout paths (zero-code logout).
+	// The app's own logout requests (zero-code logout): paths, each with
+	// the query parameters it must carry, such as /doku.php?do=logout.
 	Intercept []string `json:"intercept,omitempty"`
+	// More of them as Caddy request matcher sets: all matchers of a set
+	// must match, any set may. A set's query matcher is read however a
+	// client spells the query, and its other matchers also see the request
+	// with its path in normal form.
+	InterceptMatchRaw []caddy.ModuleMap `json:"intercept_match,omitempty" caddy:"namespace=http.matchers"`
 
 	// Where a logout goes without a return_to. Default: public_url, or
 	// the request's own origin.
@@ -117,6 +124,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if cfg.Keys, err = loadKeys(ctx, h.SigningKeys, h.logger); err != nil {
 		return err
 	}
+	if cfg.InterceptRules, err = h.loadInterceptRules(ctx); err != nil {
+		return err
+	}
 
 	storeModule, err := h.loadStoreModule(ctx)
 	if err != nil {
@@ -154,7 +164,7 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 	cfg := flow.Config{
 		Cookies:         h.Cookies,
 		TokenHeader:     h.TokenHeader,
-		Cookie:          flow.CookieAttributes{Path: h.CookiePath, Domains: h.CookieDomains},
+		Cookie:          flow.CookieAttributes{Paths: h.CookiePath, Domains: h.CookieDomains},
 		Prefix:          h.Endpoints,
 		Intercept:       h.Intercept,
 		TokenTTL:        time.Duration(h.TokenTTL),
@@ -170,8 +180,10 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 			return cfg, err
 		}
 	}
-	if err := checkCookiePath(h.CookiePath); err != nil {
-		return cfg, err
+	for _, p := range h.CookiePath {
+		if err := checkCookiePath(p); err != nil {
+			return cfg, err
+		}
 	}
 	if h.PublicURL != "" {
 		if cfg.PublicURL, err = parseAbsoluteURL("public_url", h.PublicURL); err != nil {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,10 +24,37 @@ func checkCookieDomain(d string) error {
 }
 
 func checkCookiePath(p string) error {
-	if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ;,")) {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ;,") {
 		return fmt.Errorf("cookie_path: %q must be a path starting with /", p)
 	}
 	return nil
+}
+
+// PathList is a list of paths that JSON may also give as one string, as
+// cookie_path was before it took several.
+type PathList []string
+
+// UnmarshalJSON reads a string or a list of strings.
+func (l *PathList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = PathList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("cookie_path: expected a path or a list of paths")
+	}
+	*l = many
+	return nil
+}
+
+// MarshalJSON writes one path as a string, several as a list.
+func (l PathList) MarshalJSON() ([]byte, error) {
+	if len(l) == 1 {
+		return json.Marshal(l[0])
+	}
+	return json.Marshal([]string(l))
 }
 
 func parseSameSite(s string) (http.SameSite, error) {

@@ -120,11 +120,11 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	if err := g.revokeSessionCookies(r, id); err != nil {
 		// Still clear the browser: the user asked to be logged out.
 		g.storeErrorLog("browser", id, err)
-		g.clearBrowser(w, r, https)
+		g.clearBrowser(w, r, https, nil)
 		fail(errStoreUnavailable(), "store_error")
 		return
 	}
-	g.clearBrowser(w, r, https)
+	g.clearBrowser(w, r, https, nil)
 
 	returnTo, e := g.checkReturnTo(r, q)
 	if e != nil {
@@ -162,7 +162,7 @@ func (g *Gateway) activeSession(w http.ResponseWriter, r *http.Request, flow str
 		g.storeErrorLog(flow, id, err)
 	}
 	if revoked {
-		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r))
+		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r), nil)
 		return session.ID{}, errNoSession(), "no_session"
 	}
 	return id, nil, ""
@@ -191,8 +191,8 @@ func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) erro
 
 // clearBrowser deletes the session cookies and, over HTTPS when configured,
 // asks the browser to clear site data.
-func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool) {
-	g.cookies.clearAll(w, r, https)
+func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie) {
+	g.cookies.clearAll(w, r, https, keep)
 	if https && g.clearSiteData != "" {
 		w.Header().Set("Clear-Site-Data", g.clearSiteData)
 	}

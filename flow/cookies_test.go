@@ -28,7 +28,7 @@ func TestCookieClearing_Attributes(t *testing.T) {
 			want: []string{"sid=; Path=/" + tail + "; Secure; SameSite=Lax"}},
 		{name: "https via a trusted proxy", cookie: "sid", forwards: true,
 			want: []string{"sid=; Path=/" + tail + "; Secure; SameSite=Lax"}},
-		{name: "configured path", cookie: "sid", attrs: flow.CookieAttributes{Path: "/app"},
+		{name: "configured path", cookie: "sid", attrs: flow.CookieAttributes{Paths: []string{"/app"}},
 			want: []string{"sid=; Path=/app" + tail + "; SameSite=Lax"}},
 		{name: "strict", cookie: "sid", attrs: flow.CookieAttributes{SameSite: http.SameSiteStrictMode},
 			want: []string{"sid=; Path=/" + tail + "; SameSite=Strict"}},
@@ -40,20 +40,20 @@ func TestCookieClearing_Attributes(t *testing.T) {
 			attrs: flow.CookieAttributes{SameSite: http.SameSiteNoneMode},
 			want:  []string{"sid=; Path=/" + tail}},
 		{name: "domains: host-only plus each", cookie: "sid",
-			attrs: flow.CookieAttributes{Path: "/app", Domains: []string{"example.com", ".shop.example.com"}},
+			attrs: flow.CookieAttributes{Paths: []string{"/app"}, Domains: []string{"example.com", ".shop.example.com"}},
 			want: []string{
 				"sid=; Path=/app" + tail + "; SameSite=Lax",
 				"sid=; Path=/app; Domain=example.com" + tail + "; SameSite=Lax",
 				"sid=; Path=/app; Domain=.shop.example.com" + tail + "; SameSite=Lax",
 			}},
 		{name: "__Host- prefix: Secure, Path=/, no Domain, even over http", cookie: "__Host-sid",
-			attrs: flow.CookieAttributes{Path: "/app", Domains: []string{"example.com"}},
+			attrs: flow.CookieAttributes{Paths: []string{"/app"}, Domains: []string{"example.com"}},
 			want:  []string{"__Host-sid=; Path=/" + tail + "; Secure; SameSite=Lax"}},
 		{name: "__Host- prefix with SameSite=None", cookie: "__Host-sid",
 			attrs: flow.CookieAttributes{SameSite: http.SameSiteNoneMode},
 			want:  []string{"__Host-sid=; Path=/" + tail + "; Secure; SameSite=None"}},
 		{name: "__Secure- prefix: Secure even over http, domains kept", cookie: "__Secure-sid",
-			attrs: flow.CookieAttributes{Path: "/app", Domains: []string{"example.com"}},
+			attrs: flow.CookieAttributes{Paths: []string{"/app"}, Domains: []string{"example.com"}},
 			want: []string{
 				"__Secure-sid=; Path=/app" + tail + "; Secure; SameSite=Lax",
 				"__Secure-sid=; Path=/app; Domain=example.com" + tail + "; Secure; SameSite=Lax",
@@ -101,7 +101,7 @@ func TestCookieClearing_UntrustedForwardedProto_NotSecure(t *testing.T) {
 
 func TestCookieClearing_ChunksRepeatTheAttributes(t *testing.T) {
 	h := newHarness(t, func(c *flow.Config) {
-		c.Cookie = flow.CookieAttributes{Path: "/app", Domains: []string{"example.com"}, SameSite: http.SameSiteStrictMode}
+		c.Cookie = flow.CookieAttributes{Paths: []string{"/app"}, Domains: []string{"example.com"}, SameSite: http.SameSiteStrictMode}
 	})
 	r := get(performTarget(h.token("ab"), ""), cookies("sid_0=a; sid_1=b"), asJSON)
 	r.TLS = &tls.ConnectionState{}

@@ -62,7 +62,10 @@ type Config struct {
 
 	Prefix    string   // endpoints prefix, e.g. /self-service/logout
 	PublicURL *url.URL // base of logout_url; nil: the request's own origin
-	Intercept []string // the app's own logout paths
+	// The app's own logout requests: shorthands (`/logout`,
+	// `/doku.php?do=logout`, see ParseIntercept) and rules.
+	Intercept      []string
+	InterceptRules []InterceptRule
 
 	DefaultReturnURL *url.URL // nil: the request's own origin
 	ReturnPolicy     *ReturnPolicy
@@ -133,8 +136,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	cfg.TokenHeader = textproto.CanonicalMIMEHeaderKey(cfg.TokenHeader)
-	if cfg.Cookie.Path == "" {
-		cfg.Cookie.Path = "/"
+	if len(cfg.Cookie.Paths) == 0 {
+		cfg.Cookie.Paths = []string{"/"}
 	}
 	if cfg.Cookie.SameSite == 0 {
 		cfg.Cookie.SameSite = http.SameSiteLaxMode
@@ -179,7 +182,15 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.TrustForwarded == nil {
 		cfg.TrustForwarded = func(*http.Request) bool { return false }
 	}
-	im, err := newInterceptMatcher(cfg.Intercept)
+	rules := make([]InterceptRule, 0, len(cfg.Intercept)+len(cfg.InterceptRules))
+	for _, s := range cfg.Intercept {
+		rule, err := ParseIntercept(s)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, rule)
+	}
+	im, err := newInterceptMatcher(append(rules, cfg.InterceptRules...), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -193,11 +204,11 @@ func New(cfg Config) (*Gateway, error) {
 		tokenHeaders: headerSpellings(cfg.TokenHeader),
 		audit:        cfg.Logger.Named("audit"),
 	}
-	if p := strings.TrimSuffix(cfg.Cookie.Path, "/"); p != "" && cfg.Prefix != p && !strings.HasPrefix(cfg.Prefix, p+"/") {
+	if !pathCovers(cfg.Cookie.Paths, cfg.Prefix) {
 		// Browsers send a cookie only under its Path: the browser flow
 		// would never see the session.
 		cfg.Logger.Warn("the browser logout endpoints are outside cookie_path, so browsers will not send the session cookie to them; move endpoints under it",
-			zap.String("cookie_path", cfg.Cookie.Path), zap.String("endpoints", cfg.Prefix))
+			zap.Strings("cookie_path", cfg.Cookie.Paths), zap.String("endpoints", cfg.Prefix))
 	}
 	g.refusedAudit = g.audit.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		// Per second: the first 20 lines of a kind, then every 100th.
@@ -211,6 +222,17 @@ func New(cfg Config) (*Gateway, error) {
 		g.clearSiteData = strings.Join(quoted, ", ")
 	}
 	return g, nil
+}
+
+// pathCovers reports whether a cookie set under one of paths is sent to p.
+func pathCovers(paths []string, p string) bool {
+	for _, cp := range paths {
+		cp = strings.TrimSuffix(cp, "/")
+		if cp == "" || p == cp || strings.HasPrefix(p, cp+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrorsPath is where the error UI fetches errors by id: the sibling of the
@@ -236,7 +258,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		// with error_url; without it the path stays the app's.
 		g.serveErrors(w, r)
 		return nil
-	case g.intercept.matches(p) && r.Method != http.MethodHead && r.Method != http.MethodOptions && !isPrefetch(r):
+	case r.Method != http.MethodHead && r.Method != http.MethodOptions && g.intercept.matches(r) && !isPrefetch(r):
 		// HEAD, OPTIONS and prefetches never log out: link checkers, CORS
 		// preflights and speculative loads are not the user asking to leave.
 		return g.serveIntercept(w, r, next)

@@ -139,8 +139,12 @@ func TestObserver_HearsEveryDecision(t *testing.T) {
 		{apiLogout(`{"session_token":"t"}`), nil, []string{"logout api ok"}},
 		{apiLogout(`{}`), nil, []string{"logout api forbidden"}},
 		{apiLogout(`[]`), nil, []string{"logout api bad_request"}},
-		{get("/logout", cookie(cookieName, "s2")), &app{}, []string{"logout intercept ok"}},
+		// The guard holds on intercepted logouts too.
+		{get("/logout", cookie(cookieName, "s2")), &app{}, []string{"guard passed", "logout intercept ok"}},
+		{get("/logout", cookie(cookieName, "dead")), &app{}, []string{"guard revoked", "logout intercept no_session"}},
 		{get("/logout"), &app{}, []string{"logout intercept no_session"}},
+		{get("/logout", cookie(cookieName, "s3"), header("Sec-Fetch-Site", "cross-site")), &app{status: 403},
+			[]string{"guard passed", "logout intercept forbidden"}},
 		{get("/page"), &app{}, nil},
 		{get("/page", cookie(cookieName, "alive")), &app{}, []string{"guard passed"}},
 		{get("/page", cookie(cookieName, "dead")), &app{}, []string{"guard revoked"}},

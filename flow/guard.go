@@ -88,7 +88,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 	https := g.isHTTPS(r)
 	for _, c := range revoked {
 		if c.isCookie() {
-			g.cookies.clearOne(w, r, c.name, https)
+			g.cookies.clearOne(w, r, c.name, https, nil)
 		}
 	}
 	switch g.cfg.OnRevoked {

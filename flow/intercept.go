@@ -10,51 +10,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-
-	"github.com/caddy-logout/caddy-logout/session"
 )
-
-// interceptMatcher recognises the app's own logout paths however a client
-// spells them: case, repeated or trailing slashes, ;params, percent
-// encoding and dot segments do not get a request past it.
-type interceptMatcher struct {
-	paths map[string]bool
-}
-
-func newInterceptMatcher(paths []string) (*interceptMatcher, error) {
-	m := &interceptMatcher{paths: map[string]bool{}}
-	for _, p := range paths {
-		if err := CheckInterceptPath(p); err != nil {
-			return nil, err
-		}
-		n, _ := normalizePath(p)
-		m.paths[n] = true
-	}
-	return m, nil
-}
-
-// CheckInterceptPath checks an `intercept` option.
-func CheckInterceptPath(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("intercept: %q must be an absolute path such as /logout", p)
-	}
-	if _, ok := normalizePath(p); !ok {
-		return fmt.Errorf("intercept: %q is not a usable path", p)
-	}
-	return nil
-}
-
-func (m *interceptMatcher) matches(p string) bool {
-	if len(m.paths) == 0 {
-		return false
-	}
-	if plainPath(p) {
-		// Already in normal form: no need to build one on every request.
-		return m.paths[p]
-	}
-	n, ok := normalizePath(p)
-	return ok && m.paths[n]
-}
 
 // plainPath reports whether normalizePath would return p unchanged:
 // lowercase, no encoding, ;params, backslashes, empty or dot segments, or
@@ -119,53 +75,30 @@ func isPrefetch(r *http.Request) bool {
 		strings.EqualFold(r.Header.Get("X-Moz"), "prefetch")
 }
 
-// serveIntercept runs an intercepted logout: the session is revoked first
-// (so the logout happens whatever the app does), then the app gets the
-// request untouched so its own clean-up runs, and its answer gains cookie
-// clearing and a safe redirect. A failed app answer is replaced by a clear
-// "signed out" page.
+// serveIntercept runs an intercepted logout. The guard holds first: a
+// credential revoked already is stripped, as on any request. The session is
+// then revoked before the app runs (so the logout happens whatever the app
+// does), unless the request is cross-site: then only once the app's answer
+// shows that the app accepted the logout. The app gets the request with its
+// cookies, so its own clean-up runs, and its answer gains cookie clearing
+// and a safe redirect. A failed app answer is replaced by a clear "signed
+// out" page.
 func (g *Gateway) serveIntercept(w http.ResponseWriter, r *http.Request, next Next) error {
-	https := g.isHTTPS(r)
-	result := "ok"
-	var ids []session.ID
-	until := g.now().Add(g.cfg.SessionLifetime)
-	var storeErr error
-	g.eachCredential(r, func(c credential) bool {
-		if len(c.value) > MaxCredentialLength {
-			return true
-		}
-		id := c.id()
-		ids = append(ids, id)
-		if err := g.cfg.Store.Revoke(r.Context(), id, until); err != nil {
-			storeErr = err
-			g.storeErrorLog("intercept", id, err)
-		}
-		return true
-	})
-	switch {
-	case storeErr != nil:
-		result = "store_error"
-	case len(ids) == 0:
-		result = "no_session"
+	lo := g.newInterceptLogout(r)
+	if !lo.crossSite {
+		lo.revoke()
 	}
-	g.cfg.Observer.Logout("intercept", result)
-	for i := range ids {
-		g.auditLogout("intercept", result, &ids[i], r)
-	}
-	if len(ids) == 0 {
-		g.auditLogout("intercept", result, nil, r)
-	}
-
-	iw := &interceptWriter{ResponseWriter: w, g: g, r: r, https: https}
+	iw := &interceptWriter{ResponseWriter: w, lo: lo}
 	err := next.ServeHTTP(iw, r)
 	if iw.wroteHeader && !iw.replaced {
 		return err
 	}
 	// The app failed (an error status, an error, or no answer at all):
-	// the logout has happened, so say so.
+	// the logout happens anyway, and the answer says so.
 	if err != nil {
 		g.cfg.Logger.Warn("app failed during intercepted logout; answering for it", zap.Error(err))
 	}
+	lo.revoke()
 	iw.replaced = false
 	if !iw.wroteHeader {
 		iw.finishHeaders()
@@ -181,9 +114,7 @@ func (g *Gateway) serveIntercept(w http.ResponseWriter, r *http.Request, next Ne
 // interceptWriter adds logout to the app's answer as its header goes out.
 type interceptWriter struct {
 	http.ResponseWriter
-	g           *Gateway
-	r           *http.Request
-	https       bool
+	lo          *interceptLogout
 	wroteHeader bool
 	replaced    bool // the app's answer is being discarded
 }
@@ -197,8 +128,12 @@ func (iw *interceptWriter) WriteHeader(code int) {
 		return
 	}
 	iw.wroteHeader = true
-	if code >= 400 {
-		// Keep none of a failed answer; serveIntercept writes its own.
+	lo := iw.lo
+	switch {
+	case code >= 500 || code >= 400 && !lo.crossSite:
+		// Keep none of a failed answer; serveIntercept writes its own. A
+		// same-site refusal (a stale nonce) is a failure too: the user
+		// asked to leave.
 		iw.replaced = true
 		h := iw.Header()
 		for k := range h {
@@ -206,16 +141,23 @@ func (iw *interceptWriter) WriteHeader(code int) {
 				delete(h, k)
 			}
 		}
+		lo.revoke()
 		iw.finishHeaders()
 		return
+	case lo.crossSite && (code >= 400 || !lo.appEndsSession(iw.Header())):
+		// Another site asked, and the app did not log out: neither do we.
+		lo.refuse(iw.ResponseWriter)
+		iw.ResponseWriter.WriteHeader(code)
+		return
 	}
+	lo.revoke()
 	iw.finishHeaders()
 	h := iw.Header()
 	if loc := h.Get("Location"); loc != "" {
-		h.Set("Location", iw.g.safeLocation(iw.r, loc))
+		h.Set("Location", lo.g.safeLocation(lo.r, loc))
 	}
 	if refresh := h.Get("Refresh"); refresh != "" {
-		h.Set("Refresh", iw.g.safeRefresh(iw.r, refresh))
+		h.Set("Refresh", lo.g.safeRefresh(lo.r, refresh))
 	}
 	iw.ResponseWriter.WriteHeader(code)
 }
@@ -234,10 +176,13 @@ func (g *Gateway) safeRefresh(r *http.Request, refresh string) string {
 	return strings.TrimSpace(delay) + "; url=" + g.safeLocation(r, target)
 }
 
-// finishHeaders adds what every intercepted logout answer carries.
+// finishHeaders adds what every intercepted logout answer carries, and
+// keeps the app from setting again what the logout revoked.
 func (iw *interceptWriter) finishHeaders() {
-	setNoCache(iw.Header())
-	iw.g.clearBrowser(iw, iw.r, iw.https)
+	h := iw.Header()
+	setNoCache(h)
+	iw.lo.filterAppCookies(h)
+	iw.lo.g.clearBrowser(iw, iw.lo.r, iw.lo.https, iw.lo.keepFresh)
 }
 
 func (iw *interceptWriter) Write(b []byte) (int, error) {
