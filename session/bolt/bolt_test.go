@@ -179,17 +179,18 @@ func TestStore_DamagedRecordPages_ErrorsInsteadOfPanics(t *testing.T) {
 }
 
 // damageRecordPages overwrites the page ID of every branch page and every
-// leaf holding more than the two bucket headers of the top-level page, so
-// bbolt's page check fails on any record lookup but not on Open. It knows
-// bbolt's page header: id uint64, flags uint16, count uint16, overflow uint32.
+// leaf holding more than the bucket headers of the top-level page (the
+// revocations' two buckets and the owners' four), so bbolt's page check
+// fails on any record lookup but not on Open. It knows bbolt's page
+// header: id uint64, flags uint16, count uint16, overflow uint32.
 func damageRecordPages(t *testing.T, content []byte) {
-	const branchPage, leafPage = 0x01, 0x02
+	const branchPage, leafPage, topLevelBuckets = 0x01, 0x02, 6
 	size := os.Getpagesize()
 	damaged := 0
 	for off := 2 * size; off+size <= len(content); off += size {
 		flags := binary.LittleEndian.Uint16(content[off+8:])
 		count := binary.LittleEndian.Uint16(content[off+10:])
-		if flags == branchPage || (flags == leafPage && count > 2) {
+		if flags == branchPage || (flags == leafPage && count > topLevelBuckets) {
 			binary.LittleEndian.PutUint64(content[off:], math.MaxUint64)
 			damaged++
 		}

@@ -22,6 +22,12 @@ func (s *Store) sweepLoop(every time.Duration) {
 				continue
 			}
 			s.log.Debug("swept expired revocations", zap.String("path", s.path), zap.Int("removed", removed))
+			owners, err := s.SweepOwners(s.sweepChunkSize)
+			if err != nil {
+				s.log.Warn("sweeping expired session owners failed", zap.String("path", s.path), zap.Error(err))
+				continue
+			}
+			s.log.Debug("swept expired session owners", zap.String("path", s.path), zap.Int("removed", owners))
 		case <-s.stop:
 			return
 		}

@@ -26,11 +26,16 @@ type Store struct {
 	expiries expiryHeap
 	peak     int // most records held since the map was last rebuilt
 	closed   bool
+
+	// Session owners (OwnerIndex), under their own lock so that recording
+	// them never slows a revocation lookup; nil once closed.
+	omu    sync.Mutex
+	owners *owners
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{now: time.Now, until: make(map[session.ID]int64)}
+	return &Store{now: time.Now, until: make(map[session.ID]int64), owners: newOwners()}
 }
 
 // Revoke records id as revoked until the given time. An until that is not
@@ -89,10 +94,13 @@ func (s *Store) Len() (int, error) {
 // the other methods return session.ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	s.until = nil
 	s.expiries = nil
+	s.mu.Unlock()
+	s.omu.Lock()
+	s.owners = nil
+	s.omu.Unlock()
 	return nil
 }
 
