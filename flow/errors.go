@@ -16,10 +16,12 @@ import (
 // Error is one of the flows' error answers: Kratos's error envelope for
 // JSON clients, a redirect to the error UI or a small page for browsers.
 type Error struct {
-	ID     string `json:"id"`
+	// ID and Reason are left out when empty, as Kratos's herodot does for
+	// its generic errors (the session endpoints' 401 and 400s).
+	ID     string `json:"id,omitempty"`
 	Code   int    `json:"code"`
 	Status string `json:"status"`
-	Reason string `json:"reason"`
+	Reason string `json:"reason,omitempty"`
 	// Message is the generic text for the status code, as Ory's herodot
 	// library words it.
 	Message string `json:"message"`
@@ -100,7 +102,9 @@ type envelope struct {
 func writeJSONError(w http.ResponseWriter, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Ory-Error-Id", e.ID)
+	if e.ID != "" {
+		h.Set("Ory-Error-Id", e.ID)
+	}
 	w.WriteHeader(e.Code)
 	_ = json.NewEncoder(w).Encode(envelope{Error: e})
 }

@@ -85,6 +85,16 @@ type Config struct {
 
 	Store Revocations
 
+	// Identity and Owners give sessions an owner: Identity says who a
+	// request's session belongs to (read after the handlers behind ran),
+	// Owners records it in the store and revokes by owner. Both or neither;
+	// with them the self-service session endpoints are served.
+	Identity IdentitySource
+	Owners   *session.Owners
+	// MaxSessionsPerOwner caps the sessions recorded per owner. Default
+	// session.DefaultMaxSessionsPerOwner.
+	MaxSessionsPerOwner int
+
 	// TrustForwarded reports whether the request came through a trusted
 	// proxy, so that X-Forwarded-Proto/Host may be believed.
 	TrustForwarded func(*http.Request) bool
@@ -107,6 +117,8 @@ type Gateway struct {
 	cfg Config
 
 	browserPath, apiPath, errorsPath string
+	sessionsPath                     string // "" without identity
+	ownerPolicy                      session.OwnerPolicy
 	tokenHeaders                     []string // every spelling of cfg.TokenHeader
 	intercept                        *interceptMatcher
 	cookies                          *cookieClearer
@@ -167,6 +179,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("a session store is required")
 	}
+	if (cfg.Identity == nil) != (cfg.Owners == nil) {
+		return nil, errors.New("identity needs a store that records session owners, and the other way round")
+	}
+	if cfg.MaxSessionsPerOwner < 0 {
+		return nil, errors.New("max_sessions: must be positive")
+	}
 	if cfg.OnRevoked == Redirect && cfg.OnRevokedRedirect == "" {
 		return nil, errors.New("on_revoked redirect needs a URL")
 	}
@@ -203,6 +221,11 @@ func New(cfg Config) (*Gateway, error) {
 		cookies:      newCookieClearer(cfg.Cookies, cfg.Cookie),
 		tokenHeaders: headerSpellings(cfg.TokenHeader),
 		audit:        cfg.Logger.Named("audit"),
+		ownerPolicy:  session.OwnerPolicy{Lifetime: cfg.SessionLifetime, MaxPerOwner: cfg.MaxSessionsPerOwner},
+	}
+	if cfg.Owners != nil {
+		// Where Kratos has them: beside /self-service.
+		g.sessionsPath = path.Join(path.Dir(path.Dir(cfg.Prefix)), "sessions")
 	}
 	if !pathCovers(cfg.Cookie.Paths, cfg.Prefix) {
 		// Browsers send a cookie only under its Path: the browser flow
@@ -239,6 +262,10 @@ func pathCovers(paths []string, p string) bool {
 // endpoints prefix (/self-service/errors by default, as in Kratos).
 func (g *Gateway) ErrorsPath() string { return g.errorsPath }
 
+// SessionsPath is where the self-service session endpoints are (/sessions
+// by default, as in Kratos), or "" when sessions have no owners.
+func (g *Gateway) SessionsPath() string { return g.sessionsPath }
+
 // ServeHTTP routes a request: the endpoints answer it themselves, an
 // intercepted logout path goes through the app with logout around it, and
 // everything else passes the guard on its way to next.
@@ -252,6 +279,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		return nil
 	case p == g.apiPath:
 		g.serveAPI(w, r)
+		return nil
+	case g.sessionsPath != "" && (p == g.sessionsPath || isSessionPath(p, g.sessionsPath, r.Method)):
+		g.serveSessions(w, r)
 		return nil
 	case p == g.errorsPath && g.cfg.ErrorURL != nil:
 		// Only an error UI fetches errors by id, and ids are only issued

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
 )
 
 // guardVerdict is the guard's finding for one request.
@@ -23,8 +25,12 @@ const (
 func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error {
 	verdict := verdictPass
 	var revoked []credential // allocated only when something is revoked
+	// Sessions whose owner this node has not recorded (with identity on).
+	var unknown [maxLearnedPerRequest]session.ID
+	nUnknown := 0
 	g.eachCredential(r, func(c credential) bool {
-		switch v := g.check(r, c); v {
+		v, id := g.check(r, c)
+		switch v {
 		case verdictRevoked:
 			revoked = append(revoked, c)
 			verdict = v
@@ -34,11 +40,18 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			verdict = v
 			return false
 		}
+		if g.cfg.Owners != nil && nUnknown < len(unknown) && !g.cfg.Owners.Known(id, g.ownerPolicy) {
+			unknown[nUnknown] = id
+			nUnknown++
+		}
 		return true
 	})
 
 	switch verdict {
 	case verdictPass:
+		if nUnknown > 0 {
+			return g.serveLearning(w, r, next, unknown[:nUnknown])
+		}
 		return next.ServeHTTP(w, r)
 	case verdictTooLong:
 		g.writeError(w, r, errCredentialTooLong(), !wantsJSON(r))
@@ -51,10 +64,10 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 	return g.refuse(w, r, next, revoked)
 }
 
-// check decides one credential.
-func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
+// check decides one credential, and names its session.
+func (g *Gateway) check(r *http.Request, c credential) (guardVerdict, session.ID) {
 	if len(c.value) > MaxCredentialLength {
-		return verdictTooLong
+		return verdictTooLong, session.ID{}
 	}
 	id := c.id()
 	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
@@ -63,9 +76,9 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 		g.cfg.Observer.Guard("store_error")
 		g.storeErrorLog("guard", id, err)
 		if g.cfg.DenyOnStoreError {
-			return verdictDenyOnStoreError
+			return verdictDenyOnStoreError, id
 		}
-		return verdictPass
+		return verdictPass, id
 	case revoked:
 		g.cfg.Observer.Guard("revoked")
 		// Check first: with the audit log off, the fields are never built.
@@ -76,10 +89,10 @@ func (g *Gateway) check(r *http.Request, c credential) guardVerdict {
 				zap.String("remote_addr", r.RemoteAddr),
 				zap.String("uri", r.URL.Path))
 		}
-		return verdictRevoked
+		return verdictRevoked, id
 	}
 	g.cfg.Observer.Guard("passed")
-	return verdictPass
+	return verdictPass, id
 }
 
 // refuse applies on_revoked to a request with revoked credentials. Dead

@@ -39,9 +39,9 @@ func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 		if c.isCookie() {
 			lo.carried = append(lo.carried, c.name)
 		}
-		if g.check(r, c) == verdictRevoked {
+		if v, id := g.check(r, c); v == verdictRevoked {
 			lo.dead = append(lo.dead, c)
-			lo.revoked[c.id()] = true
+			lo.revoked[id] = true
 		} else {
 			lo.live = append(lo.live, c)
 		}
