@@ -293,7 +293,7 @@ func TestSubscribe_PassesThroughToBackend(t *testing.T) {
 			got.Store(id)
 		}
 	})()
-	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return rb.Resyncs() > 0 })
+	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return rb.Subscriptions() > 0 })
 	id := session.IDOf("through the journal")
 	mustRevoke(t, a, id, time.Now().Add(time.Hour))
 	eventually(t, "the other journal's subscriber hears it", 5*time.Second, func() bool {

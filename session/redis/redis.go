@@ -130,12 +130,13 @@ type Store struct {
 	sentinelPS *goredis.PubSub // the Sentinel's +switch-master one, for Close
 	moving     atomic.Bool     // ps was closed to move it to a new master
 	health     time.Duration
-	resyncs    atomic.Uint64 // confirmed (re)subscriptions, for tests and status
-	stop       chan struct{}
-	workers    sync.WaitGroup
-	closed     atomic.Bool
-	close      sync.Once
-	closeErr   error
+	// confirmed (re)subscriptions whose callbacks have run, for tests and status
+	subscriptions atomic.Uint64
+	stop          chan struct{}
+	workers       sync.WaitGroup
+	closed        atomic.Bool
+	close         sync.Once
+	closeErr      error
 }
 
 // New returns a Store for the configured Redis. It does no I/O: connections
@@ -360,9 +361,11 @@ func (s *Store) Subscribe(fn func(id session.ID, all bool)) (unsubscribe func())
 	}
 }
 
-// Resyncs counts the confirmed subscriptions so far: 1 after the first,
-// one more after each reconnect.
-func (s *Store) Resyncs() uint64 { return s.resyncs.Load() }
+// Subscriptions counts the confirmed subscriptions so far: 1 after the
+// first, one more after each reconnect. A subscription is counted once
+// every subscriber has been told of it (all=true), so a caller that sees
+// the count go up may rely on the caches having been flushed.
+func (s *Store) Subscriptions() uint64 { return s.subscriptions.Load() }
 
 // Close stops the subscriber and closes the connections. It is
 // idempotent; every method called afterwards returns session.ErrClosed,

@@ -156,7 +156,7 @@ func TestPubSub_RevocationReachesAnotherStore(t *testing.T) {
 	var ra, rb recorder
 	defer a.Subscribe(ra.fn)()
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "both subscriptions confirmed", 5*time.Second, func() bool { return a.Resyncs() > 0 && b.Resyncs() > 0 })
+	eventually(t, "both subscriptions confirmed", 5*time.Second, func() bool { return a.Subscriptions() > 0 && b.Subscriptions() > 0 })
 
 	id := session.IDOf("announced")
 	start := time.Now()
@@ -174,7 +174,7 @@ func TestPubSub_RevocationReachesAnotherStore(t *testing.T) {
 	other := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
 	var ro recorder
 	defer other.Subscribe(ro.fn)()
-	eventually(t, "third subscription confirmed", 5*time.Second, func() bool { return other.Resyncs() > 0 })
+	eventually(t, "third subscription confirmed", 5*time.Second, func() bool { return other.Subscriptions() > 0 })
 	id2 := session.IDOf("not for them")
 	if err := a.Revoke(context.Background(), id2, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestPubSub_AfterClientKill_ResubscribesAndFlushes(t *testing.T) {
 	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	before := rb.flushes()
 
 	c := srv.Client(t)
@@ -216,7 +216,7 @@ func TestPubSub_AfterRedisRestart_ResubscribesAndFlushes(t *testing.T) {
 	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	before := rb.flushes()
 
 	srv.Kill()
@@ -391,7 +391,7 @@ func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cacheB.Close()
-	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	ctx := context.Background()
 
 	id := session.IDOf("cached as valid on B")
@@ -420,7 +420,7 @@ func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cacheB.Close()
-	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	ctx := context.Background()
 	id := session.IDOf("message lost")
 	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
@@ -438,11 +438,11 @@ func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
 	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
 		t.Fatal("B saw the record without a message or a flush: the cache is not being tested")
 	}
-	resyncs := b.Resyncs()
+	resyncs := b.Subscriptions()
 	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "B resubscribed", 5*time.Second, func() bool { return b.Resyncs() > resyncs })
+	eventually(t, "B resubscribed", 5*time.Second, func() bool { return b.Subscriptions() > resyncs })
 	if revoked, err := cacheB.Revoked(ctx, id); err != nil || !revoked {
 		t.Fatalf("after the resubscribe B's cache still says %v, %v; want revoked", revoked, err)
 	}
@@ -458,7 +458,7 @@ func TestTLS_RevokeReadAndAnnounce(t *testing.T) {
 	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix, TLS: srv.ClientTLS()})
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription over TLS confirmed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "subscription over TLS confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 
 	id := session.IDOf("over tls")
 	until := time.Now().Add(time.Hour)
@@ -510,5 +510,36 @@ func TestPing_TLSFailures_SayTLSHandshakeFailed(t *testing.T) {
 	s := open(t, redis.Options{Addrs: []string{tlsSrv.Addr}, TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
 	if err := s.Ping(context.Background()); err == nil || redis.IsTLSError(err) || !redis.IsUnreachable(err) {
 		t.Errorf("Ping of a stopped TLS server = %v: want unreachable, not a TLS failure", err)
+	}
+}
+
+// A confirmed subscription is counted only once every subscriber has been
+// told to distrust its cached "not revoked" answers: a test (or status
+// page) that sees the count go up may rely on the flush having happened.
+// The subscriber here is slow on purpose, so a count taken before the
+// callbacks ran is caught.
+func TestSubscriptions_CountedOnceEverySubscriberWasTold(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+	var told atomic.Uint64
+	defer s.Subscribe(func(_ session.ID, all bool) {
+		if all {
+			time.Sleep(100 * time.Millisecond)
+			told.Add(1)
+		}
+	})()
+	eventually(t, "first subscription confirmed", 5*time.Second, func() bool { return s.Subscriptions() > 0 })
+	time.Sleep(200 * time.Millisecond) // the first confirmation's callbacks, if it came after Subscribe
+	missed := s.Subscriptions() - told.Load() // a confirmation before Subscribe told nobody
+	c := srv.Client(t)
+	for range 3 {
+		before := s.Subscriptions()
+		if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+			t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+		}
+		eventually(t, "resubscribed", 5*time.Second, func() bool { return s.Subscriptions() > before })
+		if n, told := s.Subscriptions(), told.Load(); told+missed < n {
+			t.Fatalf("Subscriptions = %d, but the subscriber was told only %d times", n, told+missed)
+		}
 	}
 }

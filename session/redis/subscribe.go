@@ -86,9 +86,9 @@ func (s *Store) receive(ps *goredis.PubSub, onConfirm func()) (confirmed bool, e
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == s.channel {
 				confirmed = true
-				s.resyncs.Add(1)
 				onConfirm()
 				s.notify(session.ID{}, true)
+				s.subscriptions.Add(1) // after the callbacks: see Subscriptions
 			}
 		case *goredis.Message:
 			if id, ok := s.parseMessage(m.Payload); ok {

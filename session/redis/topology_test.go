@@ -33,7 +33,7 @@ func TestCluster_ConformanceAndPubSubAcrossNodes(t *testing.T) {
 	b := open(t, redis.Options{Addrs: addrs[1:], KeyPrefix: prefix}) // other seeds, same cluster
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 
 	// Enough IDs that their keys land on every master.
 	ctx := context.Background()
@@ -77,7 +77,7 @@ func TestSentinel_ConformanceAndPubSub(t *testing.T) {
 	}
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Resyncs() > 0 })
+	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	id := session.IDOf("via sentinel")
 	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
