@@ -188,7 +188,7 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	if pingErr != nil {
-		if !j.Reached() {
+		if !j.EverReached() {
 			_ = j.Close()
 			return nil, fmt.Errorf("%w (this node has never reached this Redis, so it does not start; "+
 				"once it has, an outage at start only makes it start degraded)", pingErr)

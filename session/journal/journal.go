@@ -385,11 +385,11 @@ func (s *Store) JournalDepth() int { return int(s.depth.Load()) }
 // answering with errors) and logouts go to the journal only.
 func (s *Store) Degraded() bool { return s.degraded.Load() }
 
-// Reached reports whether this journal has ever seen the backend answer,
+// EverReached reports whether this journal has ever seen the backend answer,
 // in this process or an earlier one. A backend that cannot be reached at
 // start but has been before is in an outage; one never reached is more
 // likely a configuration mistake.
-func (s *Store) Reached() bool { return s.reached.Load() }
+func (s *Store) EverReached() bool { return s.reached.Load() }
 
 // Backend is the wrapped store.
 func (s *Store) Backend() session.Store { return s.backend }

@@ -102,7 +102,7 @@ func TestOutage_RevokeJournaled_EnforcedLocally_ReplayedWhenBack(t *testing.T) {
 	r := newRedis(t, srv, "")
 	j := openJournal(t, r, "", zap.New(core))
 	ctx := context.Background()
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 
 	before := session.IDOf("before the outage")
 	mustRevoke(t, j, before, time.Now().Add(time.Hour))
@@ -161,7 +161,7 @@ func TestOutage_RedisRestartsEmpty_JournalWritesEverythingAgain(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	r := newRedis(t, srv, "")
 	j := openJournal(t, r, "", nil)
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 
 	var ids []session.ID
 	for i := range 50 {
@@ -188,7 +188,7 @@ func TestReopen_PendingRecordsReplayed(t *testing.T) {
 	prefix := fmt.Sprintf("reopen%d:", prefixSeq.Add(1))
 	path := filepath.Join(t.TempDir(), "journal.db")
 	j := openJournal(t, newRedis(t, srv, prefix), path, nil)
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 
 	srv.Kill()
 	id := session.IDOf("journaled then restarted")
@@ -200,24 +200,24 @@ func TestReopen_PendingRecordsReplayed(t *testing.T) {
 
 	r := newRedis(t, srv, prefix)
 	j2 := openJournal(t, r, path, nil)
-	if !j2.Reached() {
-		t.Error("Reached = false for a journal whose backend answered before")
+	if !j2.EverReached() {
+		t.Error("EverReached = false for a journal whose backend answered before")
 	}
 	eventually(t, "pending record replayed after reopening", 10*time.Second, func() bool {
 		return j2.JournalDepth() == 0 && inRedis(t, srv, r, id)
 	})
 }
 
-func TestReached_FalseForNewJournal(t *testing.T) {
+func TestEverReached_FalseForNewJournal(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	srv.Kill()
 	j := openJournal(t, newRedis(t, srv, ""), "", nil)
-	if j.Reached() {
-		t.Fatal("Reached = true for a new journal whose backend never answered")
+	if j.EverReached() {
+		t.Fatal("EverReached = true for a new journal whose backend never answered")
 	}
 	eventually(t, "degraded, as the probe fails", 5*time.Second, j.Degraded)
-	if j.Reached() {
-		t.Fatal("Reached turned true with the backend down")
+	if j.EverReached() {
+		t.Fatal("EverReached turned true with the backend down")
 	}
 }
 
@@ -228,7 +228,7 @@ func TestClose_WhileDegraded_KeepsEveryAcceptedRevoke(t *testing.T) {
 	prefix := fmt.Sprintf("close%d:", prefixSeq.Add(1))
 	path := filepath.Join(t.TempDir(), "journal.db")
 	j := openJournal(t, newRedis(t, srv, prefix), path, nil)
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 	srv.Kill()
 
 	var mu sync.Mutex
@@ -382,7 +382,7 @@ func TestRedisRefusesWrites_LogoutJournaled_OtherNodesRevocationsStillSeen(t *te
 	core, logs := observer.New(zap.WarnLevel)
 	r := newRedis(t, srv, prefix)
 	j := openJournal(t, r, "", zap.New(core))
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 	other := newRedis(t, srv, prefix) // another node, without a journal
 	t.Cleanup(func() { _ = other.Close() })
 	ctx := context.Background()
@@ -462,7 +462,7 @@ func TestOutage_EndsIntoRedisRefusingWrites_NoLongerDegraded_StillRetried(t *tes
 	core, logs := observer.New(zap.WarnLevel)
 	r := newRedis(t, srv, "")
 	j := openJournal(t, r, "", zap.New(core))
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 	ctx := context.Background()
 
 	srv.Kill()
@@ -518,7 +518,7 @@ func newPoisonedJournal(t *testing.T, nPoisoned, nGood int) *poisonedJournal {
 		j: openJournal(t, r, "", zap.New(core)), logs: logs, until: time.Now().Add(time.Hour),
 	}
 	t.Cleanup(func() { _ = p.fresh.Close() })
-	eventually(t, "backend reached", 5*time.Second, p.j.Reached)
+	eventually(t, "backend reached", 5*time.Second, p.j.EverReached)
 
 	ids := make([]session.ID, nPoisoned+nGood)
 	for i := range ids {
@@ -682,7 +682,7 @@ func TestSentinelFailover_NoAcknowledgedLogoutLost(t *testing.T) {
 	j := openJournal(t, viaSentinel(), "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	other := viaSentinel() // another node, without a journal
 	t.Cleanup(func() { _ = other.Close() })
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 
 	until := time.Now().Add(time.Hour)
 	var acked []session.ID
@@ -822,7 +822,7 @@ func TestRedisRefusesEveryWrite_ReplayerNotWokenIntoAStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = j.Close() })
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 	ctx := context.Background()
 	admin := srv.Client(t)
 	for _, kv := range [][2]string{{"maxmemory-policy", "noeviction"}, {"maxmemory", "1"}} {
@@ -895,6 +895,6 @@ func reachedJournal(t *testing.T) (*redistest.Server, *redis.Store, *journal.Sto
 	srv := redistest.Start(t, redistest.Options{})
 	r := newRedis(t, srv, "")
 	j := openJournal(t, r, "", zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	eventually(t, "backend reached", 5*time.Second, j.Reached)
+	eventually(t, "backend reached", 5*time.Second, j.EverReached)
 	return srv, r, j
 }
