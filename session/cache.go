@@ -184,6 +184,16 @@ func (c *Cache) Len() int64 {
 	return c.entries.MaxCost() - c.entries.RemainingCost()
 }
 
+// Wait blocks until the answers cached so far are applied: ristretto
+// applies its Sets asynchronously. For tests that need an answer cached.
+func (c *Cache) Wait() {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if !c.closed {
+		c.entries.Wait()
+	}
+}
+
 // Close releases the cache (not the store). Lookups after Close go
 // straight to the store, which reports its own closed state.
 func (c *Cache) Close() error {

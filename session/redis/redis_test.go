@@ -379,8 +379,10 @@ func TestRevokedUntilMany(t *testing.T) {
 }
 
 // TestCache_OnAnotherNode_DropsStaleAnswer wires the real session.Cache to
-// two Stores, as two Caddy nodes would: B has cached "not revoked" (and
-// would believe it for an hour), A revokes, B refuses at once.
+// two Stores, as two Caddy nodes would: B has cached "not revoked" (a
+// cache hit, believed for an hour), A revokes, B refuses at once. The hit
+// is checked before the revocation, so only the announcement over pub/sub
+// can change B's answer: a lookup that went to Redis would not prove it.
 func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	prefix := uniquePrefix(t)
@@ -391,14 +393,13 @@ func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cacheB.Close()
+	var heard recorder
+	defer b.Subscribe(heard.fn)()
 	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	ctx := context.Background()
 
 	id := session.IDOf("cached as valid on B")
-	if revoked, err := cacheB.Revoked(ctx, id); err != nil || revoked {
-		t.Fatalf("before: %v, %v", revoked, err)
-	}
-	time.Sleep(20 * time.Millisecond) // let ristretto apply its asynchronous Set
+	requireCachedNotRevoked(t, cacheB, id)
 	if err := a.Revoke(ctx, id, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +407,28 @@ func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
 		revoked, err := cacheB.Revoked(ctx, id)
 		return err == nil && revoked
 	})
+	if !heard.has(id) {
+		t.Error("B refused the session without having heard of the revocation")
+	}
+}
+
+// requireCachedNotRevoked asks c about id until its "not revoked" answer
+// comes from the cache (a hit), so that nothing but an invalidation can
+// change it.
+func requireCachedNotRevoked(t *testing.T, c *session.Cache, id session.ID) {
+	t.Helper()
+	ctx := context.Background()
+	if revoked, err := c.Revoked(ctx, id); err != nil || revoked {
+		t.Fatalf("before: revoked = %v, %v", revoked, err)
+	}
+	c.Wait()
+	hits := c.Stats().Hits
+	if revoked, err := c.Revoked(ctx, id); err != nil || revoked {
+		t.Fatalf("second lookup: revoked = %v, %v", revoked, err)
+	}
+	if c.Stats().Hits != hits+1 {
+		t.Fatal("the \"not revoked\" answer is not cached: a lookup would ask Redis and the test would prove nothing")
+	}
 }
 
 // TestCache_MissedMessage_FlushedOnResubscribe: a revocation whose message
@@ -423,10 +446,7 @@ func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
 	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
 	ctx := context.Background()
 	id := session.IDOf("message lost")
-	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
-		t.Fatal("revoked before anything happened")
-	}
-	time.Sleep(20 * time.Millisecond)
+	requireCachedNotRevoked(t, cacheB, id)
 
 	// The record arrives without its message, as one published during a
 	// reconnect would.
@@ -529,7 +549,7 @@ func TestSubscriptions_CountedOnceEverySubscriberWasTold(t *testing.T) {
 		}
 	})()
 	eventually(t, "first subscription confirmed", 5*time.Second, func() bool { return s.Subscriptions() > 0 })
-	time.Sleep(200 * time.Millisecond) // the first confirmation's callbacks, if it came after Subscribe
+	time.Sleep(200 * time.Millisecond)        // the first confirmation's callbacks, if it came after Subscribe
 	missed := s.Subscriptions() - told.Load() // a confirmation before Subscribe told nobody
 	c := srv.Client(t)
 	for range 3 {
