@@ -444,21 +444,19 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // IsAuthError reports whether err is Redis refusing the credentials: a
-// wrong password or user, a password sent to a server without one, or
-// none sent to a server that requires one.
+// wrong password or user, or none sent to a server that requires one.
 func IsAuthError(err error) bool {
 	var e *Error
 	if errors.As(err, &e) && e.auth {
 		return true
 	}
-	var re goredis.Error
-	if !errors.As(err, &re) {
-		return false
+	if goredis.IsAuthError(err) {
+		return true
 	}
-	msg := re.Error()
-	return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") ||
-		strings.Contains(msg, "without any password configured") ||
-		strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password")
+	// Servers without ACLs (Redis before 6) say it their own way, which
+	// go-redis does not recognise.
+	var re goredis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "ERR invalid password")
 }
 
 // IsTLSError reports whether err is a TLS handshake that failed because
@@ -495,15 +493,15 @@ func IsUnreachable(err error) bool {
 	if e := (*Error)(nil); errors.As(err, &e) && e.answered {
 		return false
 	}
-	var re goredis.Error
-	if errors.As(err, &re) {
-		// go-redis also uses this interface for a few client-side
-		// conditions; these mean "no usable connection".
-		msg := re.Error()
-		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") ||
-			strings.HasPrefix(msg, "CLUSTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN")
+	// Replies that mean "no usable connection": a server still loading its
+	// data, a replica without its master, a cluster without quorum or
+	// mid-resharding, every client slot taken.
+	if goredis.IsLoadingError(err) || goredis.IsMasterDownError(err) || goredis.IsClusterDownError(err) ||
+		goredis.IsTryAgainError(err) || goredis.IsMaxClientsError(err) {
+		return true
 	}
-	return true
+	var re goredis.Error
+	return !errors.As(err, &re) // any other reply is an answer; the rest is the network
 }
 
 var (

@@ -563,3 +563,63 @@ func TestSubscriptions_CountedOnceEverySubscriberWasTold(t *testing.T) {
 		}
 	}
 }
+
+// Redis's own error replies, from a real server, are told apart the way
+// the journal needs them: no usable connection (an outage: LOADING after
+// a restart, every client slot taken) or an answer it does not like (not
+// an outage). Refused credentials: TestPing_WrongPassword_SaysAuthenticationFailed.
+func TestErrors_RealReplies_Classified(t *testing.T) {
+	ctx := context.Background()
+	check := func(t *testing.T, err error, auth, unreachable bool) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if redis.IsAuthError(err) != auth || redis.IsUnreachable(err) != unreachable {
+			t.Errorf("%q: IsAuthError = %v, IsUnreachable = %v; want %v, %v",
+				err, redis.IsAuthError(err), redis.IsUnreachable(err), auth, unreachable)
+		}
+	}
+	t.Run("LOADING while Redis loads its data", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--enable-debug-command", "local"}})
+		admin := srv.Client(t)
+		// A slow load, during which Redis answers other clients (with LOADING).
+		for _, cmd := range [][]any{{"DEBUG", "POPULATE", "20000"}, {"CONFIG", "SET", "key-load-delay", "50"},
+			{"CONFIG", "SET", "loading-process-events-interval-bytes", "1024"}} {
+			if err := admin.Do(ctx, cmd...).Err(); err != nil {
+				t.Fatalf("%v: %v", cmd, err)
+			}
+		}
+		// A connection made before the reload gets the LOADING reply (a new
+		// one waits out its handshake).
+		s := open(t, redis.Options{Addrs: []string{srv.Addr}})
+		if err := s.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reloaded := make(chan error, 1)
+		go func() { reloaded <- srv.Client(t).Do(ctx, "DEBUG", "RELOAD").Err() }()
+		var err error
+		eventually(t, "a LOADING reply", 10*time.Second, func() bool {
+			err = s.Ping(ctx)
+			return err != nil && strings.Contains(err.Error(), "LOADING")
+		})
+		check(t, err, false, true)
+		if err := <-reloaded; err != nil {
+			t.Fatalf("DEBUG RELOAD: %v", err)
+		}
+	})
+	t.Run("every client slot taken", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--maxclients", "1"}})
+		hold := srv.Client(t) // the one slot
+		if err := hold.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, redis.Options{Addrs: []string{srv.Addr}})
+		check(t, s.Ping(ctx), false, true)
+	})
+	t.Run("out of memory", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory", "1", "--maxmemory-policy", "noeviction"}})
+		s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+		check(t, s.Revoke(ctx, session.IDOf("oom"), time.Now().Add(time.Hour)), false, false)
+	})
+}
