@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // replyError is an error reply as go-redis hands it over (goredis.Error),
@@ -26,5 +27,31 @@ func TestIsAuthError_RedisBefore6(t *testing.T) {
 		if got := IsAuthError(c.err); got != c.want {
 			t.Errorf("IsAuthError(%q) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// After a Redis restart every node retries at once; waits that double in
+// step would keep them in step. Two nodes' waits differ, and stay within
+// a factor of two of the schedule (50 ms doubling to 500 ms).
+func TestRetryDelays_Jittered(t *testing.T) {
+	a, b := newRetryDelays(), newRetryDelays()
+	same := 0
+	for i := range 12 {
+		da, db := a.NextBackOff(), b.NextBackOff()
+		if da == db {
+			same++
+		}
+		for _, d := range []time.Duration{da, db} {
+			if d < minResubscribeDelay/2 || d > 2*maxResubscribeDelay {
+				t.Errorf("wait %d: %s, outside [%s, %s]", i, d, minResubscribeDelay/2, 2*maxResubscribeDelay)
+			}
+		}
+	}
+	if same > 1 {
+		t.Errorf("two nodes waited exactly as long %d times in 12: the waits are not jittered", same)
+	}
+	a.Reset()
+	if d := a.NextBackOff(); d > 2*minResubscribeDelay {
+		t.Errorf("first wait after Reset: %s", d)
 	}
 }

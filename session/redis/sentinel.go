@@ -25,7 +25,7 @@ const switchSettle = 200 * time.Millisecond
 // connections, seconds later.
 func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls.Config) {
 	defer s.workers.Done()
-	delay, warned := minResubscribeDelay, false
+	delays, warned := newRetryDelays(), false
 	for i := 0; ; i++ {
 		addr := sentinels[i%len(sentinels)]
 		sc := goredis.NewSentinelClient(&goredis.Options{
@@ -53,7 +53,8 @@ func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls
 		_ = ps.Close()
 		_ = sc.Close()
 		if confirmed {
-			delay, warned = minResubscribeDelay, false
+			delays.Reset()
+			warned = false
 		} else if !warned && !s.closed.Load() {
 			warned = true
 			s.log.Warn("cannot listen for Sentinel's master switches; after a failover, logouts the old master "+
@@ -62,9 +63,8 @@ func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls
 		select {
 		case <-s.stop:
 			return
-		case <-time.After(delay):
+		case <-time.After(delays.NextBackOff()):
 		}
-		delay = min(2*delay, maxResubscribeDelay)
 	}
 }
 

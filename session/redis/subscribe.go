@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -19,6 +20,19 @@ const (
 	maxResubscribeDelay = 500 * time.Millisecond
 )
 
+// newRetryDelays is the wait between attempts: doubling from
+// minResubscribeDelay to maxResubscribeDelay, each wait drawn at random
+// within half of it either way, so that nodes that lost Redis together do
+// not all come back in the same millisecond.
+func newRetryDelays() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     minResubscribeDelay,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         maxResubscribeDelay,
+	}
+}
+
 // subscribeLoop keeps one subscription to the channel alive until Close.
 // Each round makes a fresh PubSub, reads it until the connection is lost,
 // and closes it: a confirmed subscription always comes from a round that
@@ -26,7 +40,7 @@ const (
 // messages before this point", and the callbacks flush.
 func (s *Store) subscribeLoop() {
 	defer s.workers.Done()
-	delay := minResubscribeDelay
+	delays := newRetryDelays()
 	everConfirmed, reportedDown := false, false
 	for {
 		ps := s.client.Subscribe(context.Background(), s.channel)
@@ -55,7 +69,7 @@ func (s *Store) subscribeLoop() {
 			return
 		}
 		if confirmed {
-			delay = minResubscribeDelay
+			delays.Reset()
 		}
 		if s.moving.Swap(false) {
 			continue // to the new master, now (watchFailovers logged why)
@@ -72,9 +86,8 @@ func (s *Store) subscribeLoop() {
 		select {
 		case <-s.stop:
 			return
-		case <-time.After(delay):
+		case <-time.After(delays.NextBackOff()):
 		}
-		delay = min(2*delay, maxResubscribeDelay)
 	}
 }
 
