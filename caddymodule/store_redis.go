@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,9 @@ import (
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -57,16 +60,28 @@ type RedisStore struct {
 	Password string `json:"password,omitempty"`
 	// Database number (standalone and Sentinel only). Default 0.
 	DB int `json:"db,omitempty"`
-	// Connect with TLS, verifying the server against the system's roots
-	// (SSL_CERT_DIR can add a private CA; see the README).
-	TLS bool `json:"tls,omitempty"`
+	// Connect with TLS. An empty object verifies the server against the
+	// system's roots, for the name in its address.
+	TLS *RedisTLS `json:"tls,omitempty"`
 	// Starts every key and the pub/sub channel, so several deployments
 	// can share one Redis. Default: logout:
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
 	addrs              []string
 	username, password string
+	tlsConfig          *tls.Config
 	logger             *zap.Logger
+}
+
+// RedisTLS is how the store verifies Redis's certificate.
+type RedisTLS struct {
+	// The CAs that sign the server's certificate, from one of Caddy's
+	// tls.ca_pool.source modules (file, inline, pki_root, storage, http,
+	// ...). Default: the system's roots.
+	CARaw json.RawMessage `json:"ca,omitempty" caddy:"namespace=tls.ca_pool.source inline_key=provider"`
+	// The name the certificate must be for. Default: the host of each
+	// address.
+	ServerName string `json:"server_name,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -103,6 +118,9 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	if err := checkKeyPrefix(r.KeyPrefix); err != nil {
 		return fmt.Errorf("redis store: key_prefix: %w", err)
+	}
+	if r.tlsConfig, err = r.TLS.config(ctx); err != nil {
+		return fmt.Errorf("redis store: tls: %w", err)
 	}
 	if refs, open := storePool.References(r.StoreKey()); open && refs > 0 {
 		if fp, ok := redisSettings.Load(r.StoreKey()); ok && fp != r.settingsFingerprint() {
@@ -164,10 +182,8 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 		KeyPrefix:  r.KeyPrefix,
 		Logger:     log,
 	}
-	if r.TLS {
-		// The server name to verify is each address's host (crypto/tls
-		// takes it from the address when ServerName is empty).
-		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	if r.tlsConfig != nil {
+		opts.TLS = r.tlsConfig.Clone()
 	}
 	rs, err := redis.New(opts)
 	if err != nil {
@@ -207,8 +223,30 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 var redisSettings sync.Map
 
 func (r *RedisStore) settingsFingerprint() string {
-	sum := sha256.Sum256([]byte(r.username + "\x00" + r.password + "\x00" + strconv.FormatBool(r.TLS)))
+	tlsJSON, _ := json.Marshal(r.TLS) // "null" without TLS
+	sum := sha256.Sum256([]byte(r.username + "\x00" + r.password + "\x00" + string(tlsJSON)))
 	return hex.EncodeToString(sum[:])
+}
+
+// config makes the client's TLS configuration: nil without TLS.
+func (t *RedisTLS) config(ctx caddy.Context) (*tls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	// Without ServerName, crypto/tls verifies the host of each address.
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CARaw != nil {
+		mod, err := ctx.LoadModule(t, "CARaw")
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		ca, ok := mod.(caddytls.CA)
+		if !ok {
+			return nil, fmt.Errorf("ca: module %T is not a CA pool", mod)
+		}
+		cfg.RootCAs = ca.CertPool()
+	}
+	return cfg, nil
 }
 
 // UnmarshalCaddyfile reads
@@ -219,7 +257,11 @@ func (r *RedisStore) settingsFingerprint() string {
 //	    username    <user>
 //	    password    <password>
 //	    db          <n>
-//	    tls
+//	    tls [{
+//	        ca          <pem file>...
+//	        trust_pool  <module> ...
+//	        server_name <name>
+//	    }]
 //	    key_prefix  <prefix>
 //	}
 //
@@ -266,9 +308,12 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			r.DB = n
 		case "tls":
 			if d.NextArg() {
-				return d.Errf("tls: takes no value (got %q)", d.Val())
+				return d.Errf("tls: takes its options in a block, not arguments (got %q)", d.Val())
 			}
-			r.TLS = true
+			r.TLS = &RedisTLS{}
+			if err := r.TLS.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "key_prefix":
 			if err := oneArg(d, &r.KeyPrefix, nil); err != nil {
 				return err
@@ -282,6 +327,54 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if r.DB != 0 && r.MasterName == "" && len(r.Addresses) > 1 {
 		return d.Errf("db: must be 0 with several addresses (Redis Cluster has one database); for Sentinel set master_name")
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads the tls block:
+//
+//	tls {
+//	    ca          <pem file>...
+//	    trust_pool  <module> [<args>...] [{ ... }]
+//	    server_name <name>
+//	}
+func (t *RedisTLS) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch option := d.Val(); option {
+		case "ca", "trust_pool":
+			if t.CARaw != nil {
+				return d.Errf("tls %s: the CAs are already set (use one of ca or trust_pool, once)", option)
+			}
+			var ca caddytls.CA
+			stem := "file"
+			if option == "ca" {
+				files := d.RemainingArgs()
+				if len(files) == 0 {
+					return d.Errf("tls ca: expected at least one PEM file")
+				}
+				ca = &caddytls.FileCAPool{TrustedCACertPEMFiles: files}
+			} else {
+				if !d.NextArg() {
+					return d.Errf("tls trust_pool: expected a CA pool module (file, inline, pki_root, storage, http, ...)")
+				}
+				stem = d.Val()
+				mod, err := caddyfile.UnmarshalModule(d, "tls.ca_pool.source."+stem)
+				if err != nil {
+					return err
+				}
+				var ok bool
+				if ca, ok = mod.(caddytls.CA); !ok {
+					return d.Errf("tls trust_pool: module %s is not a CA pool", stem)
+				}
+			}
+			t.CARaw = caddyconfig.JSONModuleObject(ca, "provider", stem, nil)
+		case "server_name":
+			if err := oneArg(d, &t.ServerName, nil); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized redis tls option %q", option)
+		}
 	}
 	return nil
 }

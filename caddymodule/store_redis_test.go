@@ -22,7 +22,14 @@ func TestCaddyfile_RedisErrors(t *testing.T) {
 		{"db with cluster", "store redis {\n\t\t\taddress a:1 b:2\n\t\t\tdb 2\n\t\t}", "db: must be 0 with several addresses"},
 		{"password two values", "store redis {\n\t\t\tpassword a b\n\t\t}", "password: expected one value, got more"},
 		{"username missing", "store redis {\n\t\t\tusername\n\t\t}", "username: expected one value"},
-		{"tls with value", "store redis {\n\t\t\ttls yes\n\t\t}", `tls: takes no value (got "yes")`},
+		{"tls with value", "store redis {\n\t\t\ttls yes\n\t\t}", `tls: takes its options in a block, not arguments (got "yes")`},
+		{"tls ca without file", "store redis {\n\t\t\ttls {\n\t\t\t\tca\n\t\t\t}\n\t\t}", "tls ca: expected at least one PEM file"},
+		{"tls ca and trust_pool", "store redis {\n\t\t\ttls {\n\t\t\t\tca /a.pem\n\t\t\t\ttrust_pool file /b.pem\n\t\t\t}\n\t\t}",
+			"tls trust_pool: the CAs are already set"},
+		{"tls trust_pool without module", "store redis {\n\t\t\ttls {\n\t\t\t\ttrust_pool\n\t\t\t}\n\t\t}", "tls trust_pool: expected a CA pool module"},
+		{"tls trust_pool unknown module", "store redis {\n\t\t\ttls {\n\t\t\t\ttrust_pool nosuch\n\t\t\t}\n\t\t}", "tls.ca_pool.source.nosuch"},
+		{"tls server_name missing", "store redis {\n\t\t\ttls {\n\t\t\t\tserver_name\n\t\t\t}\n\t\t}", "server_name: expected one value"},
+		{"tls unknown option", "store redis {\n\t\t\ttls {\n\t\t\t\tinsecure\n\t\t\t}\n\t\t}", `unrecognized redis tls option "insecure"`},
 		{"key_prefix with space", "store redis {\n\t\t\tkey_prefix \"a b\"\n\t\t}", "key_prefix: must not contain spaces"},
 		{"master_name missing", "store redis {\n\t\t\tmaster_name\n\t\t}", "master_name: expected one value"},
 	}
@@ -70,12 +77,14 @@ func TestRedisStore_StoreKey_IdentifiesDataSetNotSecret(t *testing.T) {
 
 func TestRedisStore_JSON_FieldNames(t *testing.T) {
 	var r RedisStore
-	raw := `{"addresses":["h:1"],"master_name":"m","username":"u","password":"p","db":2,"tls":true,"key_prefix":"k:"}`
+	raw := `{"addresses":["h:1"],"master_name":"m","username":"u","password":"p","db":2,` +
+		`"tls":{"ca":{"provider":"file","pem_files":["/ca.pem"]},"server_name":"redis.internal"},"key_prefix":"k:"}`
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		t.Fatal(err)
 	}
-	want := RedisStore{Addresses: []string{"h:1"}, MasterName: "m", Username: "u", Password: "p", DB: 2, TLS: true, KeyPrefix: "k:"}
-	if r.StoreKey() != want.StoreKey() || r.Username != "u" || r.Password != "p" || !r.TLS {
+	want := RedisStore{Addresses: []string{"h:1"}, MasterName: "m", Username: "u", Password: "p", DB: 2, KeyPrefix: "k:"}
+	if r.StoreKey() != want.StoreKey() || r.Username != "u" || r.Password != "p" || r.TLS == nil ||
+		r.TLS.ServerName != "redis.internal" || !strings.Contains(string(r.TLS.CARaw), "/ca.pem") {
 		t.Fatalf("JSON decoded to %+v", r)
 	}
 }
@@ -120,6 +129,38 @@ func TestLoad_Redis(t *testing.T) {
 			t.Logf("%s", err)
 			if strings.Contains(err.Error(), "wrong-password") || strings.Contains(err.Error(), "right-password") {
 				t.Fatalf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// TestLoad_RedisTLS: a real redis-server serving TLS only, its
+// certificate signed by a CA made for the test. The CA comes from the
+// config (a PEM file, or any of Caddy's CA pool modules), not from the
+// process's environment.
+func TestLoad_RedisTLS(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	srv := redistest.Start(t, redistest.Options{TLS: true})
+	config := func(tls string) string {
+		return ":8080 {\n\tlogout {\n\t\tsigning_key " + strings.Repeat("k", 32) + "\n\t\tstore redis {\n\t\t\taddress " +
+			srv.Addr + "\n\t\t\t" + tls + "\n\t\t}\n\t}\n}\n"
+	}
+	for _, c := range []struct{ name, tls, want string }{
+		{"ca file", "tls {\n\t\t\t\tca " + srv.CAFile + "\n\t\t\t}", ""},
+		{"trust_pool file", "tls {\n\t\t\t\ttrust_pool file " + srv.CAFile + "\n\t\t\t}", ""},
+		{"system roots only", "tls", "certificate signed by unknown authority"},
+		{"another server name", "tls {\n\t\t\t\tca " + srv.CAFile + "\n\t\t\t\tserver_name redis.example.com\n\t\t\t}", "redis.example.com"},
+		{"missing ca file", "tls {\n\t\t\t\tca " + srv.Dir + "/nosuch.pem\n\t\t\t}", "nosuch.pem"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := validate(t, config(c.tls))
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("config did not load: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error = %v; want one saying %q", err, c.want)
+			case err != nil:
+				t.Logf("%v", err)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -366,29 +365,27 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 }
 
 // The tls option against a real redis-server that serves TLS only, its
-// certificate signed by a CA made for the test. Caddy verifies Redis
-// against the system's roots, which Go reads from the directories in
-// SSL_CERT_DIR when it is set, so the test CA's directory goes there after
-// the system's, as the README tells operators: nodes that trust it log out over
-// TLS and see each other's revocations; a node that does not refuses to
-// load, saying why, instead of starting as if Redis were down; even one
-// that has used this Redis before (which would start degraded on an
-// outage).
+// certificate signed by a CA made for the test and named in the config
+// (tls { ca <file> }): nodes that trust it log out over TLS and see each
+// other's revocations; a node that does not (bare tls: the system's roots)
+// refuses to load, saying why, instead of starting as if Redis were down;
+// even one that has used this Redis before (which would start degraded on
+// an outage).
 func TestCluster_TLS(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{TLS: true})
-	store := redisBlock(srv.Addr, "tls")
+	untrusted := redisBlock(srv.Addr, "tls")
+	trusted := redisBlock(srv.Addr, "tls {\n\t\t\t\tca "+srv.CAFile+"\n\t\t\t}")
 
 	t.Run("certificate not trusted", func(t *testing.T) {
-		logs := caddyMustFail(t, nodeConfig(store))
+		logs := caddyMustFail(t, nodeConfig(untrusted))
 		want := "redis store: " + srv.Addr + ": TLS handshake failed (check tls and the server's certificate)"
 		if !strings.Contains(logs, want) || !strings.Contains(logs, "certificate signed by unknown authority") {
 			t.Fatalf("Caddy's log does not say %q and why:\n%s", want, logs)
 		}
 	})
 
-	t.Setenv("SSL_CERT_DIR", "/etc/ssl/certs:"+filepath.Dir(srv.CAFile))
 	app := e2e.StartUpstream(t)
-	nodes := startNodes(t, 2, app, nodeConfig(store))
+	nodes := startNodes(t, 2, app, nodeConfig(trusted))
 	token := "tls-" + e2e.RandomValue()
 	if status, _ := guardStatus(nodes[1], token); status != http.StatusOK {
 		t.Fatalf("before logout: %d", status)
@@ -405,8 +402,7 @@ func TestCluster_TLS(t *testing.T) {
 	}
 
 	nodes[0].Stop()
-	t.Setenv("SSL_CERT_DIR", "") // the system's roots alone again
-	logs := caddyMustFailIn(t, nodes[0].DataHome, nodeConfig(store))
+	logs := caddyMustFailIn(t, nodes[0].DataHome, nodeConfig(untrusted))
 	if want := "TLS handshake failed (check tls and the server's certificate)"; !strings.Contains(logs, want) {
 		t.Fatalf("a node that reached Redis before, now not trusting its certificate: the log does not say %q:\n%s", want, logs)
 	}
