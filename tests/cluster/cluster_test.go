@@ -1,4 +1,4 @@
-package tests
+package cluster
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 )
 
 // Three Caddy processes (the real binary, each with its own data
-// directory) on one real redis-server. See redis_test.go for the helpers.
+// directory) on one real redis-server. See helpers_test.go for the helpers.
 
 // TestCluster_Propagation: a session the other two nodes have just cached
 // as valid is revoked on node 1; both must refuse it. The latency from the
@@ -292,7 +292,7 @@ func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
 	if err != nil || *h.JournalDepth != 1 || !*h.Degraded {
 		t.Errorf("status while degraded = %+v, %v; want journal_depth 1, degraded", h, err)
 	}
-	_, metrics := e2e.Do(t, http.DefaultClient, "GET", adminURL(nodes[0], "/metrics"), nil, "")
+	_, metrics := e2e.Do(t, http.DefaultClient, "GET", nodes[0].AdminURL("/metrics"), nil, "")
 	for _, want := range []string{`caddy_logout_journal_depth{store="redis:`, `caddy_logout_store_degraded{store="redis:`} {
 		line := regexp.MustCompile(regexp.QuoteMeta(want) + `[^}]*} (\S+)`).FindStringSubmatch(string(metrics))
 		if line == nil || line[1] != "1" {
