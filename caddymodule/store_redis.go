@@ -172,7 +172,7 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 	if log == nil {
 		log = ctx.Logger()
 	}
-	routeClientLogs(log)
+	routeClientLogs()
 	opts := redis.Options{
 		Addrs:      r.addrs,
 		MasterName: r.MasterName,
@@ -400,24 +400,48 @@ func checkKeyPrefix(p string) error {
 }
 
 // routeClientLogs sends go-redis's own log lines (one per failed dial
-// while Redis is down) to Caddy's logger at debug level, instead of plain
+// while Redis is down) to Caddy's logging at debug level, instead of plain
 // lines on stderr; the store logs the state changes that matter (degraded,
 // subscription lost, recovered) as structured warnings. go-redis has one
-// process-wide logger, so this is done once.
-func routeClientLogs(log *zap.Logger) {
-	clientLogOnce.Do(func() {
-		goredis.SetLogger(clientLogger{log.Named("client")})
-	})
+// process-wide logger, set here once; each line goes to the logger of the
+// config running when it is written, so it follows reloads.
+func routeClientLogs() {
+	clientLogOnce.Do(func() { goredis.SetLogger(clientLogger{}) })
 }
 
 var clientLogOnce sync.Once
 
-type clientLogger struct{ log *zap.Logger }
+type clientLogger struct{}
 
-func (l clientLogger) Printf(_ context.Context, format string, v ...any) {
-	if ce := l.log.Check(zap.DebugLevel, "go-redis"); ce != nil {
+func (clientLogger) Printf(_ context.Context, format string, v ...any) {
+	log := runningClientLogger()
+	if log == nil {
+		return // no config running (yet, or any more)
+	}
+	if ce := log.Check(zap.DebugLevel, "go-redis"); ce != nil {
 		ce.Write(zap.String("message", fmt.Sprintf(format, v...)))
 	}
+}
+
+// clientLog is the go-redis logger of the running config, made again when
+// another config starts running.
+var clientLog struct {
+	mu     sync.Mutex
+	config context.Context // the running config's context, when log was made
+	log    *zap.Logger
+}
+
+func runningClientLogger() *zap.Logger {
+	ctx := caddy.ActiveContext()
+	if ctx.Context == nil {
+		return nil
+	}
+	clientLog.mu.Lock()
+	defer clientLog.mu.Unlock()
+	if clientLog.config != ctx.Context {
+		clientLog.config, clientLog.log = ctx.Context, ctx.Logger(RedisStore{}).Named("client")
+	}
+	return clientLog.log
 }
 
 // Interface guards
