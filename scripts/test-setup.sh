@@ -50,3 +50,8 @@ done < <(git ls-files 'tests/*package-lock.json')
 
 # Go programs at pinned versions, outside the product's go.mod.
 go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2
+# The real Ory Kratos, the oracle of the wire protocol the endpoints speak
+# (tests/kratos). The sqlite tag gives it DSN=memory; Version is what its
+# /health/version reports.
+go_module_tool kratos github.com/ory/kratos v1.3.1 -tags sqlite \
+	-ldflags "-X github.com/ory/kratos/driver/config.Version=v1.3.1"

@@ -22,3 +22,31 @@ go_tool() {
 	fi
 	ln -sfn "$dir/$name" "$TOOLS_DIR/bin/$name"
 }
+
+# go_module_tool <name> <module> <version> [go build flags...]: builds the
+# program at the root of <module>@<version> from the module's own source
+# and go.mod, for programs that go install refuses (a go.mod with replace
+# directives, as Ory Kratos has). The source is copied out of the module
+# cache (which is read-only) and built there with CGO, then removed.
+go_module_tool() {
+	local name=$1 module=$2 version=$3
+	shift 3
+	local dir="$TOOLS_DIR/$name@$version"
+	if [ ! -x "$dir/$name" ]; then
+		echo "test-setup: building $name $version from its module"
+		local src work
+		src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		[ -d "$src" ] || { echo "test-setup: go mod download $module@$version gave no source directory" >&2; return 1; }
+		work=$(mktemp -d)
+		cp -R "$src/." "$work"
+		chmod -R u+w "$work"
+		mkdir -p "$dir"
+		if ! (cd "$work" && CGO_ENABLED=1 GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" go build -o "$dir/$name.tmp" "$@" .); then
+			rm -rf "$work"
+			return 1
+		fi
+		mv "$dir/$name.tmp" "$dir/$name"
+		rm -rf "$work"
+	fi
+	ln -sfn "$dir/$name" "$TOOLS_DIR/bin/$name"
+}
