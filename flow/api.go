@@ -1,11 +1,14 @@
 package flow
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/caddy-logout/caddy-logout/session"
 )
@@ -15,8 +18,17 @@ import (
 const MaxAPIBody = MaxCredentialLength + 1024
 
 // serveAPI answers DELETE <prefix>/api with {"session_token": "..."}:
-// revoke that token. Idempotent; sets and clears no cookies.
+// revoke that token. Idempotent; sets and clears no cookies. Its answers
+// are Kratos's, reasons word for word (those of Ory's body decoder).
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Cookie")
+	if !allowOnly(w, r, http.MethodDelete) {
+		if r.Method != http.MethodOptions {
+			g.cfg.Observer.Logout("api", "bad_request")
+			g.auditLogout("api", "bad_request", nil, r)
+		}
+		return
+	}
 	setNoCache(w.Header())
 	fail := func(e *Error, result string) {
 		g.cfg.Observer.Logout("api", result)
@@ -24,11 +36,6 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, e)
 	}
 
-	if r.Method != http.MethodDelete {
-		w.Header().Set("Allow", "DELETE")
-		fail(errMethodNotAllowed(r.Method), "bad_request")
-		return
-	}
 	token, e := readSessionToken(w, r)
 	if e != nil {
 		result := "bad_request"
@@ -52,12 +59,17 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// readSessionToken decodes the API body. Malformed bodies are 400s; a
-// well-formed body without a usable token is Kratos's 403.
+// readSessionToken checks and decodes the API body in Kratos's order: a
+// body must be announced (Content-Length zero is refused), be JSON by its
+// Content-Type (parameters allowed), and decode; a body that decodes
+// without a usable token is Kratos's 403.
 func readSessionToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mediaType != "application/json" {
-		return "", errBadRequest("The request body must be JSON, sent with Content-Type: application/json.")
+	if r.ContentLength == 0 {
+		return "", errBadRequest(`Unable to decode HTTP Request Body because its HTTP Header "Content-Length" is zero.`)
+	}
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
+		return "", errBadRequest(fmt.Sprintf(`HTTP %s Request used unknown HTTP Header "Content-Type: %s", only [application/json] are supported.`,
+			r.Method, r.Header.Get("Content-Type")))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAPIBody))
 	if err != nil {
@@ -65,29 +77,45 @@ func readSessionToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 		if errors.As(err, &tooBig) {
 			return "", errBadRequest("The request body is too large.")
 		}
-		return "", errBadRequest("The request body could not be read.")
+		return "", errBadRequest(fmt.Sprintf("Unable to read HTTP POST body: %s", err))
 	}
 	return decodeSessionToken(body)
 }
 
-// decodeSessionToken parses an API logout body: a JSON object whose
-// session_token is a non-empty string.
+// isJSONContentType reports whether a Content-Type names application/json,
+// as Ory's decoder reads it: a comma-separated list of media types, any of
+// which may be it (parameters allowed), up to the first that does not parse.
+func isJSONContentType(v string) bool {
+	for _, part := range strings.Split(v, ",") {
+		mediaType, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			return false
+		}
+		if mediaType == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+// performNativeLogoutBody is the API logout body. The type has Kratos's
+// name because Go's decoder names it in its messages, which are the
+// reason of a 400.
+type performNativeLogoutBody struct {
+	SessionToken string `json:"session_token"`
+}
+
+// decodeSessionToken parses an API logout body as Kratos does: the first
+// JSON value, decoded by encoding/json into the body type (so keys match
+// case-insensitively, unknown keys are ignored, a null token is none). A
+// token that is empty, too long or holds control characters is the 403 of
+// a token that does not exist.
 func decodeSessionToken(body []byte) (string, *Error) {
-	if len(body) == 0 {
-		return "", errBadRequest("The request body is empty; send {\"session_token\": \"...\"}.")
+	var b performNativeLogoutBody
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&b); err != nil {
+		return "", errBadRequest("Unable to decode JSON payload: " + err.Error())
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return "", errBadRequest("The request body must be a JSON object such as {\"session_token\": \"...\"}.")
-	}
-	raw, ok := fields["session_token"]
-	if !ok || string(raw) == "null" {
-		return "", errSessionTokenInvalid()
-	}
-	var token string
-	if err := json.Unmarshal(raw, &token); err != nil {
-		return "", errBadRequest("session_token must be a string.")
-	}
+	token := b.SessionToken
 	if token == "" || len(token) > MaxCredentialLength || !printable(token) {
 		return "", errSessionTokenInvalid()
 	}

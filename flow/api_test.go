@@ -53,6 +53,7 @@ func TestAPILogout_MissingOrEmptyToken_Forbidden(t *testing.T) {
 		`{}`,
 		`{"session_token": ""}`,
 		`{"session_token": null}`,
+		`null`, // decodes to no token, as in Kratos
 		`{"other": "tok-1"}`,
 		`{"session_token": "with\u0000nul"}`,
 		`{"session_token": "with\nnewline"}`,
@@ -61,53 +62,94 @@ func TestAPILogout_MissingOrEmptyToken_Forbidden(t *testing.T) {
 			h := newHarness(t)
 			res := h.serve(apiLogout(body), nil)
 			assertError(t, res, http.StatusForbidden, "", reasonAPITokenBad)
-			assertNoCacheHeaders(t, res, false)
+			assertNoCacheHeaders(t, res, true)
 			assertNoSetCookie(t, res)
 		})
 	}
 }
 
-func TestAPILogout_MalformedBody_BadRequest(t *testing.T) {
+// The reasons are those of Ory's body decoder (ory/x decoderx), which
+// Kratos's API logout uses: word for word, the decoder's own message last.
+func TestAPILogout_MalformedBody_BadRequestInKratosWords(t *testing.T) {
+	const (
+		zeroLength = `Unable to decode HTTP Request Body because its HTTP Header "Content-Length" is zero.`
+		decode     = "Unable to decode JSON payload: "
+	)
+	notJSON := func(ct string) string {
+		return `HTTP DELETE Request used unknown HTTP Header "Content-Type: ` + ct + `", only [application/json] are supported.`
+	}
 	tests := []struct {
 		name        string
 		contentType string // "-": no Content-Type header
 		body        string
+		reason      string
 	}{
-		{"empty body", "application/json", ""},
-		{"no Content-Type", "-", `{"session_token":"tok-1"}`},
-		{"text/plain", "text/plain", `{"session_token":"tok-1"}`},
-		{"form", "application/x-www-form-urlencoded", `session_token=tok-1`},
-		{"json-ish media type", "application/json-patch+json", `{"session_token":"tok-1"}`},
-		{"unparsable Content-Type", "application/json; =", `{"session_token":"tok-1"}`},
-		{"invalid JSON", "application/json", `{"session_token": `},
-		{"array", "application/json", `[]`},
-		{"string", "application/json", `"x"`},
-		{"null", "application/json", `null`},
-		{"number", "application/json", `1`},
-		{"trailing garbage", "application/json", `{"session_token":"tok-1"} x`},
-		{"two objects", "application/json", `{"session_token":"tok-1"}{"session_token":"tok-2"}`},
-		{"number token", "application/json", `{"session_token": 123}`},
-		{"object token", "application/json", `{"session_token": {"a": 1}}`},
-		{"array token", "application/json", `{"session_token": ["tok-1"]}`},
-		{"boolean token", "application/json", `{"session_token": true}`},
-		{"over the body limit", "application/json", `{"session_token":"` + strings.Repeat("a", flow.MaxAPIBody) + `"}`},
-		{"over the limit in whitespace", "application/json", `{"session_token":"tok-1"}` + strings.Repeat(" ", flow.MaxAPIBody)},
+		{"empty body", "application/json", "", zeroLength},
+		{"empty body, no Content-Type", "-", "", zeroLength},
+		{"no Content-Type", "-", `{"session_token":"tok-1"}`, notJSON("")},
+		{"text/plain", "text/plain", `{"session_token":"tok-1"}`, notJSON("text/plain")},
+		{"form", "application/x-www-form-urlencoded", `session_token=tok-1`, notJSON("application/x-www-form-urlencoded")},
+		{"json-ish media type", "application/json-patch+json", `{"session_token":"tok-1"}`, notJSON("application/json-patch+json")},
+		{"unparsable Content-Type", "application/json; =", `{"session_token":"tok-1"}`, notJSON("application/json; =")},
+		{"invalid JSON", "application/json", `{"session_token": `, decode + "unexpected EOF"},
+		{"not JSON", "application/json", `session_token=tok-1`, decode + "invalid character 's' looking for beginning of value"},
+		{"array", "application/json", `[]`, decode + "json: cannot unmarshal array into Go value of type flow.performNativeLogoutBody"},
+		{"string", "application/json", `"x"`, decode + "json: cannot unmarshal string into Go value of type flow.performNativeLogoutBody"},
+		{"number", "application/json", `1`, decode + "json: cannot unmarshal number into Go value of type flow.performNativeLogoutBody"},
+		{"number token", "application/json", `{"session_token": 123}`,
+			decode + "json: cannot unmarshal number into Go struct field performNativeLogoutBody.session_token of type string"},
+		{"object token", "application/json", `{"session_token": {"a": 1}}`,
+			decode + "json: cannot unmarshal object into Go struct field performNativeLogoutBody.session_token of type string"},
+		{"array token", "application/json", `{"session_token": ["tok-1"]}`,
+			decode + "json: cannot unmarshal array into Go struct field performNativeLogoutBody.session_token of type string"},
+		{"boolean token", "application/json", `{"session_token": true}`,
+			decode + "json: cannot unmarshal bool into Go struct field performNativeLogoutBody.session_token of type string"},
+		// Bounded bodies: Kratos reads any size; no session token is this long.
+		{"over the body limit", "application/json", `{"session_token":"` + strings.Repeat("a", flow.MaxAPIBody) + `"}`, "The request body is too large."},
+		{"over the limit in whitespace", "application/json", `{"session_token":"tok-1"}` + strings.Repeat(" ", flow.MaxAPIBody), "The request body is too large."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			r := newReq(http.MethodDelete, apiPath, strings.NewReader(tt.body))
+			var body io.Reader = strings.NewReader(tt.body)
+			if tt.body == "" {
+				body = nil
+			}
+			r := newReq(http.MethodDelete, apiPath, body)
 			if tt.contentType != "-" {
 				r.Header.Set("Content-Type", tt.contentType)
 			}
 			res := h.serve(r, nil)
-			e := jsonError(t, res, http.StatusBadRequest)
-			if e.Reason == "" {
-				t.Error("no reason given")
-			}
-			assertNoCacheHeaders(t, res, false)
+			assertError(t, res, http.StatusBadRequest, "", tt.reason)
+			assertNoCacheHeaders(t, res, true)
 			assertNoSetCookie(t, res)
 			h.assertNotRevoked("tok-1")
+		})
+	}
+}
+
+// A body whose length is not announced (chunked) and turns out empty is
+// not the Content-Length refusal: it reaches the decoder, as in Kratos.
+func TestAPILogout_EmptyChunkedBody_DecoderError(t *testing.T) {
+	h := newHarness(t)
+	r := newReq(http.MethodDelete, apiPath, io.MultiReader(), header("Content-Type", "application/json"))
+	r.ContentLength = -1
+	assertError(t, h.serve(r, nil), http.StatusBadRequest, "", "Unable to decode JSON payload: EOF")
+}
+
+// Go's decoder, as Kratos uses it: the first JSON value is the body,
+// whatever follows it is not read; keys match case-insensitively.
+func TestAPILogout_DecodesLikeKratos(t *testing.T) {
+	for _, tt := range []struct{ body, revoked string }{
+		{`{"session_token":"tok-1"} x`, "tok-1"},
+		{`{"session_token":"tok-1"}{"session_token":"tok-2"}`, "tok-1"},
+		{`{"Session_Token":"tok-1"}`, "tok-1"},
+		{`{"session_token":"tok-2","session_token":"tok-1"}`, "tok-1"},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			h := newHarness(t)
+			assertStatus(t, h.serve(apiLogout(tt.body), nil), http.StatusNoContent)
+			h.assertRevoked(tt.revoked)
 		})
 	}
 }
@@ -145,21 +187,23 @@ func TestAPILogout_ExtraFieldsIgnored(t *testing.T) {
 	h.assertRevoked("tok-1")
 }
 
-func TestAPILogout_OtherMethods_MethodNotAllowed(t *testing.T) {
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodHead} {
+// Any other method is answered as Kratos's router answers it: a plain 405
+// naming DELETE and OPTIONS, without Cache-Control (it says nothing about
+// a session).
+func TestAPILogout_OtherMethods_RoutersMethodNotAllowed(t *testing.T) {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodHead, "TRACE"} {
 		t.Run(m, func(t *testing.T) {
 			h := newHarness(t)
 			r := newReq(m, apiPath, strings.NewReader(`{"session_token":"tok-1"}`), header("Content-Type", "application/json"))
-			res := h.serve(r, nil)
-			assertStatus(t, res, http.StatusMethodNotAllowed)
-			assertHeader(t, res, "Allow", "DELETE")
-			assertNoCacheHeaders(t, res, false)
-			if m != http.MethodHead {
-				jsonError(t, res, http.StatusMethodNotAllowed)
-			}
+			assertMethodNotAllowed(t, h.serve(r, nil), "DELETE, OPTIONS")
 			h.assertNotRevoked("tok-1")
 		})
 	}
+}
+
+func TestAPILogout_Options_AllowAndNothingElse(t *testing.T) {
+	h := newHarness(t)
+	assertOptions(t, h.serve(newReq(http.MethodOptions, apiPath, nil), nil), "DELETE, OPTIONS")
 }
 
 func TestAPILogout_NeverSetsOrClearsCookies(t *testing.T) {
@@ -181,7 +225,7 @@ func TestAPILogout_CookieIsNotRevoked(t *testing.T) {
 func TestAPILogout_StoreDown_503(t *testing.T) {
 	h := newHarness(t, withFailingStore(t))
 	res := h.serve(apiLogout(`{"session_token":"tok-1"}`), nil)
-	assertError(t, res, http.StatusServiceUnavailable, "session_store_unavailable", "")
+	assertError(t, res, http.StatusServiceUnavailable, "", "")
 	assertNoSetCookie(t, res)
 }
 
@@ -193,5 +237,5 @@ func (brokenBody) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 func TestAPILogout_BodyReadError_BadRequest(t *testing.T) {
 	h := newHarness(t)
 	r := newReq(http.MethodDelete, apiPath, brokenBody{}, header("Content-Type", "application/json"))
-	jsonError(t, h.serve(r, nil), http.StatusBadRequest)
+	assertError(t, h.serve(r, nil), http.StatusBadRequest, "", "Unable to read HTTP POST body: unexpected EOF")
 }

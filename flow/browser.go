@@ -18,24 +18,26 @@ type logoutFlowResponse struct {
 }
 
 // serveCreate answers GET <prefix>/browser: a signed logout URL for the
-// session cookie the request carries.
+// session the request carries (see activeSession).
 func (g *Gateway) serveCreate(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	setNoCache(h)
 	h.Add("Vary", "Cookie")
+	if !allowOnly(w, r, http.MethodGet) {
+		if r.Method != http.MethodOptions {
+			g.cfg.Observer.Logout("browser_create", "bad_request")
+		}
+		return
+	}
+	setNoCache(h)
 	// Backends and SPAs call this endpoint, so errors are JSON unless the
-	// client plainly navigated here.
+	// client plainly navigated here (Kratos v0.7; v1.3 also redirects a
+	// client that sends no Accept at all).
 	browser := explicitlyWantsHTML(r)
 	fail := func(e *Error, result string) {
 		g.cfg.Observer.Logout("browser_create", result)
 		g.writeError(w, r, e, browser)
 	}
 
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		fail(errMethodNotAllowed(r.Method), "bad_request")
-		return
-	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		fail(errBadRequest("The URL query could not be parsed."), "bad_request")
@@ -76,8 +78,17 @@ func (g *Gateway) logoutURL(r *http.Request, token, returnTo string) string {
 // revoke and clear, return_to, answer.
 func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	setNoCache(h)
 	h.Add("Vary", "Cookie")
+	// HEAD never revokes: link checkers and prefetchers must not log
+	// anyone out.
+	if !allowOnly(w, r, http.MethodGet) {
+		if r.Method != http.MethodOptions {
+			g.cfg.Observer.Logout("browser", "bad_request")
+			g.auditLogout("browser", "bad_request", nil, r)
+		}
+		return
+	}
+	setNoCache(h)
 	browser := !wantsJSON(r)
 	fail := func(e *Error, result string) {
 		g.cfg.Observer.Logout("browser", result)
@@ -85,13 +96,6 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, e, browser)
 	}
 
-	// HEAD never revokes: link checkers and prefetchers must not log
-	// anyone out.
-	if r.Method != http.MethodGet {
-		h.Set("Allow", "GET")
-		fail(errMethodNotAllowed(r.Method), "bad_request")
-		return
-	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		fail(errBadRequest("The URL query could not be parsed."), "bad_request")
@@ -117,14 +121,22 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A client that logs out by its session token and sends no session
+	// cookie is no browser: there is nothing to clear (Kratos clears
+	// nothing either).
+	_, hasCookie := g.primaryCookie(r)
 	if err := g.revokeSessionCookies(r, id); err != nil {
 		// Still clear the browser: the user asked to be logged out.
 		g.storeErrorLog("browser", id, err)
-		g.clearBrowser(w, r, https, nil)
+		if hasCookie {
+			g.clearBrowser(w, r, https, nil)
+		}
 		fail(errStoreUnavailable(), "store_error")
 		return
 	}
-	g.clearBrowser(w, r, https, nil)
+	if hasCookie {
+		g.clearBrowser(w, r, https, nil)
+	}
 
 	returnTo, e := g.checkReturnTo(r, q)
 	if e != nil {
@@ -143,34 +155,54 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
 
-// activeSession finds the session the browser flow is about: the primary
-// session cookie, which must not be revoked already. Telling a client its
-// session ended now would be wrong when it ended before; the dead cookie
-// is cleared all the same. When the store cannot answer, the flow goes on:
-// creating a URL or revoking again is harmless.
+// activeSession finds the session the browser flow is about, where Kratos
+// looks for it: the token header (X-Session-Token), then the session
+// cookie, then Authorization: Bearer. It must not be revoked already:
+// telling a client its session ended now would be wrong when it ended
+// before; a dead cookie is cleared all the same. When the store cannot
+// answer, the flow goes on: creating a URL or revoking again is harmless.
 func (g *Gateway) activeSession(w http.ResponseWriter, r *http.Request, flow string) (session.ID, *Error, string) {
-	cookie, ok := g.primaryCookie(r)
+	c, ok := g.sessionCredential(r)
 	if !ok {
 		return session.ID{}, errNoSession(), "no_session"
 	}
-	if len(cookie.value) > MaxCredentialLength {
+	if len(c.value) > MaxCredentialLength {
 		return session.ID{}, errCredentialTooLong(), "bad_request"
 	}
-	id := cookie.id()
+	id := c.id()
 	revoked, err := g.cfg.Store.Revoked(r.Context(), id)
 	if err != nil {
 		g.storeErrorLog(flow, id, err)
 	}
 	if revoked {
-		g.cookies.clearOne(w, r, cookie.name, g.isHTTPS(r), nil)
+		if c.isCookie() {
+			g.cookies.clearOne(w, r, c.name, g.isHTTPS(r), nil)
+		}
 		return session.ID{}, errNoSession(), "no_session"
 	}
 	return id, nil, ""
 }
 
-// revokeSessionCookies revokes the bound session and every other configured
-// session cookie the request carries: logout ends all of the browser's
-// credentials, not only the one the token was bound to.
+// sessionCredential is the credential the browser flows bind a logout
+// token to, in Kratos's order: the token header's first value, the primary
+// session cookie, the first Authorization: Bearer.
+func (g *Gateway) sessionCredential(r *http.Request) (credential, bool) {
+	if v := r.Header.Get(g.cfg.TokenHeader); v != "" {
+		return credential{kind: fromTokenHeader, name: g.cfg.TokenHeader, value: v}, true
+	}
+	if c, ok := g.primaryCookie(r); ok {
+		return c, true
+	}
+	if v, ok := bearerToken(r.Header.Get("Authorization")); ok {
+		return credential{kind: fromBearer, name: "Authorization", value: v}, true
+	}
+	return credential{}, false
+}
+
+// revokeSessionCookies revokes the bound session (a cookie's or a token's)
+// and every other configured session cookie the request carries: logout
+// ends all of the browser's credentials, not only the one the token was
+// bound to.
 func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) error {
 	until := g.now().Add(g.cfg.SessionLifetime)
 	if err := g.cfg.Store.Revoke(r.Context(), primary, until); err != nil {

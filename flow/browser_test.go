@@ -193,25 +193,86 @@ func TestCreateLogoutURL_BrowserNavigation_ErrorIsHTMLPage(t *testing.T) {
 	assertErrorPage(t, res, http.StatusUnauthorized, reasonNoSession)
 }
 
-func TestCreateLogoutURL_OtherMethods_MethodNotAllowed(t *testing.T) {
-	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+// Only GET, as in Kratos: any other method is its router's 405 (HEAD
+// too: a HEAD would sign a token nobody reads), OPTIONS its router's 200.
+func TestCreateLogoutURL_OtherMethods_RoutersMethodNotAllowed(t *testing.T) {
+	for _, m := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, "TRACE"} {
 		t.Run(m, func(t *testing.T) {
 			h := newHarness(t)
-			res := h.serve(newReq(m, browserPath, nil, cookie(cookieName, "s1")), nil)
-			jsonError(t, res, http.StatusMethodNotAllowed)
-			if allow := res.Header.Get("Allow"); !strings.Contains(allow, "GET") {
-				t.Errorf("Allow %q, want it to name GET", allow)
-			}
-			assertNoCacheHeaders(t, res, true)
+			assertMethodNotAllowed(t, h.serve(newReq(m, browserPath, nil, cookie(cookieName, "s1")), nil), "GET, OPTIONS")
+			h.assertNotRevoked("s1")
+		})
+	}
+	h := newHarness(t)
+	assertOptions(t, h.serve(newReq(http.MethodOptions, browserPath, nil, cookie(cookieName, "s1")), nil), "GET, OPTIONS")
+}
+
+// Kratos finds the session in X-Session-Token before the cookie, and in
+// Authorization: Bearer after it; so does create, and the logout URL it
+// hands out for a token works with that token.
+func TestCreateLogoutURL_SessionToken_LikeKratos(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []reqOpt
+		bound string // the credential the logout token is bound to
+	}{
+		{"X-Session-Token alone", []reqOpt{header("X-Session-Token", "tok-1")}, "tok-1"},
+		{"X-Session-Token before the cookie", []reqOpt{header("X-Session-Token", "tok-1"), cookie(cookieName, "s1")}, "tok-1"},
+		{"the first X-Session-Token", []reqOpt{header("X-Session-Token", "tok-1"), header("X-Session-Token", "tok-2")}, "tok-1"},
+		{"Bearer alone", []reqOpt{header("Authorization", "Bearer tok-1")}, "tok-1"},
+		{"the cookie before Bearer", []reqOpt{header("Authorization", "Bearer tok-1"), cookie(cookieName, "s1")}, "s1"},
+		{"X-Session-Token before Bearer", []reqOpt{header("Authorization", "Bearer tok-2"), header("X-Session-Token", "tok-1")}, "tok-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			f := decodeFlow(t, h.serve(get(browserPath, append(tt.opts, asJSON)...), nil))
+			// The token is bound to that credential and no other.
+			res := h.serve(get(performTarget(f.LogoutToken, ""), append(tt.opts, asJSON)...), nil)
+			assertStatus(t, res, http.StatusNoContent)
+			h.assertRevoked(tt.bound)
 		})
 	}
 }
 
-func TestCreateLogoutURL_Head_Answers200WithoutRevoking(t *testing.T) {
+func TestCreateLogoutURL_RevokedSessionToken_Unauthorized(t *testing.T) {
 	h := newHarness(t)
-	res := h.serve(newReq(http.MethodHead, browserPath, nil, cookie(cookieName, "s1")), nil)
-	assertStatus(t, res, http.StatusOK)
+	h.revoke("tok-1")
+	res := h.serve(get(browserPath, header("X-Session-Token", "tok-1"), asJSON), nil)
+	assertNoSessionError(t, res)
+	assertNoSetCookie(t, res) // a token is no cookie to clear
+}
+
+func TestCreateLogoutURL_ConfiguredTokenHeader(t *testing.T) {
+	h := newHarness(t, func(c *flow.Config) { c.TokenHeader = "X-Auth-Token" })
+	decodeFlow(t, h.serve(get(browserPath, header("X-Auth-Token", "tok-1"), asJSON), nil))
+	assertNoSessionError(t, h.serve(get(browserPath, header("X-Session-Token", "tok-1"), asJSON), nil))
+}
+
+// A client that logs out with its session token alone is no browser: its
+// token is revoked, and no cookie is cleared (Kratos clears none either).
+func TestPerformLogout_BySessionToken_RevokesItClearsNoCookie(t *testing.T) {
+	for _, opt := range []reqOpt{header("X-Session-Token", "tok-1"), header("Authorization", "Bearer tok-1")} {
+		h := newHarness(t, func(c *flow.Config) { c.ClearSiteData = []string{"cookies"} })
+		f := decodeFlow(t, h.serve(get(browserPath, opt, asJSON), nil))
+		r := get(performTarget(f.LogoutToken, ""), opt, asJSON)
+		r.TLS = &tls.ConnectionState{}
+		res := h.serve(r, nil)
+		assertStatus(t, res, http.StatusNoContent)
+		assertNoSetCookie(t, res)
+		assertNoHeader(t, res, "Clear-Site-Data")
+		h.assertRevoked("tok-1")
+	}
+}
+
+// A token header with a logout token bound to the cookie is another
+// session: the perform step refuses it, as Kratos does.
+func TestPerformLogout_TokenHeaderWinsOverTheCookie(t *testing.T) {
+	h := newHarness(t)
+	res := h.serve(get(performTarget(h.token("s1"), ""), cookie(cookieName, "s1"), header("X-Session-Token", "tok-1"), asJSON), nil)
+	assertError(t, res, http.StatusForbidden, "", reasonTokenMismatch)
 	h.assertNotRevoked("s1")
+	h.assertNotRevoked("tok-1")
 }
 
 // --- 1.2 perform ---
@@ -423,14 +484,15 @@ func TestPerformLogout_TokenTwice_BadRequestNotRevoked(t *testing.T) {
 }
 
 func TestPerformLogout_HeadAndOtherMethods_NeverRevoke(t *testing.T) {
-	for _, m := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions} {
 		t.Run(m, func(t *testing.T) {
 			h := newHarness(t)
 			res := h.serve(newReq(m, performTarget(h.token("s1"), ""), nil, cookie(cookieName, "s1"), asJSON), nil)
-			assertStatus(t, res, http.StatusMethodNotAllowed)
-			assertHeader(t, res, "Allow", "GET")
-			assertNoCacheHeaders(t, res, true)
-			assertNoSetCookie(t, res)
+			if m == http.MethodOptions {
+				assertOptions(t, res, "GET, OPTIONS")
+			} else {
+				assertMethodNotAllowed(t, res, "GET, OPTIONS")
+			}
 			h.assertNotRevoked("s1")
 		})
 	}
@@ -527,7 +589,7 @@ func TestPerformLogout_ClearSiteData_NotOnFailure(t *testing.T) {
 func TestPerformLogout_StoreDown_CookiesStillClearedAnd503(t *testing.T) {
 	h := newHarness(t, withFailingStore(t))
 	res := h.serve(get(performTarget(h.token("s1"), ""), cookie(cookieName, "s1"), asJSON), nil)
-	assertError(t, res, http.StatusServiceUnavailable, "session_store_unavailable", "")
+	assertError(t, res, http.StatusServiceUnavailable, "", "")
 	assertClears(t, res, cookieName)
 }
 

@@ -66,12 +66,6 @@ func TestCredentials_NotASessionCookie_Unauthorized(t *testing.T) {
 	}
 }
 
-func TestCredentials_TokenOnlyRequestHasNoBrowserSession(t *testing.T) {
-	// The browser flow binds to cookies; a token alone is not a browser session.
-	h := newHarness(t)
-	assertNoSessionError(t, h.serve(get(browserPath, header("X-Session-Token", "t"), header("Authorization", "Bearer b")), nil))
-}
-
 func TestCredentials_TokenHeaderAndBearerRecognised(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +16,10 @@ import (
 // Error is one of the flows' error answers: Kratos's error envelope for
 // JSON clients, a redirect to the error UI or a small page for browsers.
 type Error struct {
-	// ID and Reason are left out when empty, as Kratos's herodot does for
-	// its generic errors (the session endpoints' 401 and 400s).
+	// ID is set only where Kratos sets one (session_inactive,
+	// self_service_flow_return_to_forbidden): clients branch on it, so an
+	// id of our own would be one they cannot know. ID and Reason are left
+	// out when empty, as Kratos's herodot does.
 	ID     string `json:"id,omitempty"`
 	Code   int    `json:"code"`
 	Status string `json:"status"`
@@ -44,8 +46,6 @@ func genericMessage(code int) string {
 		return "The requested action was forbidden"
 	case http.StatusNotFound:
 		return "The requested resource could not be found"
-	case http.StatusMethodNotAllowed:
-		return "The requested method is not allowed for this resource"
 	case http.StatusServiceUnavailable:
 		return "The service is temporarily unavailable"
 	default:
@@ -53,9 +53,10 @@ func genericMessage(code int) string {
 	}
 }
 
-// The flows' errors. Reasons that Kratos defines are word for word.
+// The flows' errors, worded as Kratos words them. Kratos gives most of its
+// errors no id; so do we.
 func errMissingToken() *Error {
-	return newError(http.StatusBadRequest, "logout_token_missing", "Please include a token in the URL query.")
+	return newError(http.StatusBadRequest, "", "Please include a token in the URL query.")
 }
 
 func errNoSession() *Error {
@@ -63,12 +64,12 @@ func errNoSession() *Error {
 }
 
 func errTokenMismatch() *Error {
-	return newError(http.StatusForbidden, "logout_token_invalid",
+	return newError(http.StatusForbidden, "",
 		"Unable to log out because the logout token in the URL query does not match the session cookie.")
 }
 
 func errSessionTokenInvalid() *Error {
-	return newError(http.StatusForbidden, "session_token_invalid",
+	return newError(http.StatusForbidden, "",
 		"The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
 }
 
@@ -77,20 +78,43 @@ func errReturnToForbidden(err error) *Error {
 }
 
 func errBadRequest(reason string) *Error {
-	return newError(http.StatusBadRequest, "request_malformed", reason)
+	return newError(http.StatusBadRequest, "", reason)
 }
 
-func errMethodNotAllowed(method string) *Error {
-	return newError(http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("The %s method is not allowed here.", method))
-}
-
+// errStoreUnavailable has no Kratos counterpart: Kratos's store is its own
+// database, and it answers a 500 when that fails.
 func errStoreUnavailable() *Error {
-	return newError(http.StatusServiceUnavailable, "session_store_unavailable",
+	return newError(http.StatusServiceUnavailable, "",
 		"The session store cannot be reached; please try again in a moment.")
 }
 
-func errNotFound() *Error {
-	return newError(http.StatusNotFound, "not_found", "The requested error could not be found.")
+// errUnknownError is what Kratos answers for an error id it does not hold
+// (or no id at all): its database layer's 404, which has no reason.
+func errUnknownError() *Error {
+	return &Error{Code: http.StatusNotFound, Status: http.StatusText(http.StatusNotFound), Message: "Unable to locate the resource"}
+}
+
+// allowOnly answers a request to an endpoint that serves only methods the
+// way Kratos's router (httprouter) does, and reports whether the request
+// may go on. OPTIONS gets 200 with Allow; any other method 405 text/plain
+// "Method Not Allowed" with Allow (the methods and OPTIONS, sorted, as the
+// router lists them). Neither is about a session, so neither carries
+// Cache-Control.
+func allowOnly(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	allow := append([]string{http.MethodOptions}, methods...)
+	slices.Sort(allow)
+	h := w.Header()
+	h.Del("Cache-Control")
+	h.Set("Allow", strings.Join(allow, ", "))
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return false
+	}
+	http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	return false
 }
 
 // envelope is the JSON shape of an error response.
@@ -102,11 +126,16 @@ type envelope struct {
 func writeJSONError(w http.ResponseWriter, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	setErrorID(h, e)
+	w.WriteHeader(e.Code)
+	_ = json.NewEncoder(w).Encode(envelope{Error: e})
+}
+
+// setErrorID names the error's id in Ory-Error-Id, when it has one.
+func setErrorID(h http.Header, e *Error) {
 	if e.ID != "" {
 		h.Set("Ory-Error-Id", e.ID)
 	}
-	w.WriteHeader(e.Code)
-	_ = json.NewEncoder(w).Encode(envelope{Error: e})
 }
 
 // writeError answers a JSON client with the envelope and a browser with a
@@ -117,7 +146,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *Error, b
 		writeJSONError(w, e)
 		return
 	}
-	w.Header().Set("Ory-Error-Id", e.ID)
+	setErrorID(w.Header(), e)
 	if g.cfg.ErrorURL != nil {
 		u := *g.cfg.ErrorURL
 		q := u.Query()
@@ -132,7 +161,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, e *Error, b
 // writeErrorPage is the browser's answer when no error UI is configured.
 func writeErrorPage(w http.ResponseWriter, e *Error) {
 	h := w.Header()
-	h.Set("Ory-Error-Id", e.ID)
+	setErrorID(h, e)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'")
@@ -189,23 +218,23 @@ type flowError struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// serveErrors answers GET <errors path>?id=<sealed id>.
+// serveErrors answers GET <errors path>?id=<sealed id> as Kratos does: the
+// id is read from ?error= first (what some error UIs send), then ?id=; an
+// unknown, forged, expired or missing one is its 404.
 func (g *Gateway) serveErrors(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Cookie")
+	if !allowOnly(w, r, http.MethodGet) {
+		return
+	}
 	setNoCache(w.Header())
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSONError(w, errMethodNotAllowed(r.Method))
-		return
+	q := r.URL.Query()
+	id := q.Get("error")
+	if id == "" {
+		id = q.Get("id")
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil || len(q["id"]) != 1 {
-		writeJSONError(w, errBadRequest("Please include exactly one error id in the URL query."))
-		return
-	}
-	id := q.Get("id")
 	e, created, err := g.openError(id)
 	if err != nil {
-		writeJSONError(w, errNotFound())
+		writeJSONError(w, errUnknownError())
 		return
 	}
 	writeJSON(w, http.StatusOK, flowError{ID: id, Error: e, CreatedAt: created.UTC(), UpdatedAt: created.UTC()})

@@ -18,10 +18,15 @@ func withErrorURL(t *testing.T, raw string) func(*flow.Config) {
 }
 
 // errorRedirectID follows SPEC 1.5 for a browser: a 303 to error_url?id=.
+// wantOryID is the error's id ("" for an error without one).
 func errorRedirectID(t *testing.T, res *http.Response, wantOryID string) string {
 	t.Helper()
 	assertStatus(t, res, http.StatusSeeOther)
-	assertHeader(t, res, "Ory-Error-Id", wantOryID)
+	if wantOryID == "" {
+		assertNoHeader(t, res, "Ory-Error-Id")
+	} else {
+		assertHeader(t, res, "Ory-Error-Id", wantOryID)
+	}
 	loc, err := url.Parse(res.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,11 +73,11 @@ func TestBrowserError_RedirectsToErrorUI_AndErrorsEndpointReturnsIt(t *testing.T
 		id     string
 		reason string
 	}{
-		{name: "perform without token", code: 400, id: "logout_token_missing", reason: reasonMissingToken,
+		{name: "perform without token", code: 400, reason: reasonMissingToken,
 			req: func(h *harness) *http.Request { return get(logoutPath, cookie(cookieName, "s1")) }},
 		{name: "perform without session", code: 401, id: "session_inactive", reason: reasonNoSession,
 			req: func(h *harness) *http.Request { return get(performTarget(h.token("s1"), "")) }},
-		{name: "perform with a token for another session", code: 403, id: "logout_token_invalid", reason: reasonTokenMismatch,
+		{name: "perform with a token for another session", code: 403, reason: reasonTokenMismatch,
 			req: func(h *harness) *http.Request {
 				return get(performTarget(h.token("other"), ""), cookie(cookieName, "s1"), accept("text/html"))
 			}},
@@ -119,7 +124,7 @@ func TestBrowserError_ErrorURLKeepsItsOwnQuery(t *testing.T) {
 func TestBrowserError_JSONClientGetsEnvelopeEvenWithErrorURL(t *testing.T) {
 	h := newHarness(t, withErrorURL(t, errorUI))
 	res := h.serve(get(logoutPath, cookie(cookieName, "s1"), asJSON), nil)
-	assertError(t, res, http.StatusBadRequest, "logout_token_missing", reasonMissingToken)
+	assertError(t, res, http.StatusBadRequest, "", reasonMissingToken)
 	if res.Header.Get("Location") != "" {
 		t.Error("a JSON client was redirected")
 	}
@@ -128,64 +133,120 @@ func TestBrowserError_JSONClientGetsEnvelopeEvenWithErrorURL(t *testing.T) {
 func TestErrorsEndpoint_OneNodeSealsAnotherOpens(t *testing.T) {
 	a := newHarness(t, withErrorURL(t, errorUI))
 	b := newHarness(t, withErrorURL(t, errorUI)) // same keys, separate store
-	sealed := errorRedirectID(t, a.serve(get(logoutPath), nil), "logout_token_missing")
-	if fe := fetchError(t, b, sealed); fe.Error.ID != "logout_token_missing" {
+	sealed := errorRedirectID(t, a.serve(get(logoutPath), nil), "")
+	if fe := fetchError(t, b, sealed); fe.Error.Reason != reasonMissingToken {
 		t.Errorf("other node answered %+v", fe.Error)
 	}
 }
 
 func TestErrorsEndpoint_BadIDs(t *testing.T) {
 	h := newHarness(t, withErrorURL(t, errorUI))
-	sealed := errorRedirectID(t, h.serve(get(logoutPath), nil), "logout_token_missing")
+	sealed := errorRedirectID(t, h.serve(get(logoutPath), nil), "")
 	tampered := []byte(sealed)
 	tampered[len(tampered)/2] ^= 0x01
 	other, err := session.NewKeys([]byte("a completely different 32B key!!"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		target string
-		code   int
-	}{
-		{"tampered id", errorsPath + "?id=" + url.QueryEscape(string(tampered)), 404},
-		{"truncated id", errorsPath + "?id=" + url.QueryEscape(sealed[:len(sealed)-3]), 404},
-		{"forged id", errorsPath + "?id=" + url.QueryEscape(other.Seal(session.PurposeErrorID, []byte("12345678{}"), nil)), 404},
-		{"validly signed but too short", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("1234567"), nil)), 404},
-		{"validly signed but not JSON", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("12345678not json"), nil)), 404},
-		{"logout token as an id", errorsPath + "?id=" + url.QueryEscape(h.token("s1")), 404},
-		{"random", errorsPath + "?id=abc", 404},
-		{"huge", errorsPath + "?id=" + strings.Repeat("A", 100<<10), 404},
-		{"no id", errorsPath, 400},
-		{"empty id", errorsPath + "?id=", 404},
-		{"two ids", errorsPath + "?id=" + url.QueryEscape(sealed) + "&id=" + url.QueryEscape(sealed), 400},
-		{"bad escaping", errorsPath + "?id=%zz", 400},
-	}
-	for _, tt := range tests {
+	for _, tt := range []struct{ name, target string }{
+		{"tampered id", errorsPath + "?id=" + url.QueryEscape(string(tampered))},
+		{"truncated id", errorsPath + "?id=" + url.QueryEscape(sealed[:len(sealed)-3])},
+		{"forged id", errorsPath + "?id=" + url.QueryEscape(other.Seal(session.PurposeErrorID, []byte("12345678{}"), nil))},
+		{"validly signed but too short", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("1234567"), nil))},
+		{"validly signed but not JSON", errorsPath + "?id=" + url.QueryEscape(h.keys.Seal(session.PurposeErrorID, []byte("12345678not json"), nil))},
+		{"logout token as an id", errorsPath + "?id=" + url.QueryEscape(h.token("s1"))},
+		{"random", errorsPath + "?id=abc"},
+		{"a Kratos UUID", errorsPath + "?id=1b1d2a3c-7f47-4bd6-9c2e-4fd3c5b5a0e1"},
+		{"huge", errorsPath + "?id=" + strings.Repeat("A", 100<<10)},
+		{"no id", errorsPath},
+		{"empty id", errorsPath + "?id="},
+		{"bad escaping", errorsPath + "?id=%zz"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res := h.serve(get(tt.target), nil)
-			jsonError(t, res, tt.code)
-			assertNoCacheHeaders(t, res, false)
+			assertUnknownError(t, h.serve(get(tt.target), nil))
 		})
 	}
 }
 
+// assertUnknownError checks Kratos's answer for an error it does not hold:
+// its database layer's 404, with no id and no reason.
+func assertUnknownError(t *testing.T, res *http.Response) {
+	t.Helper()
+	assertStatus(t, res, http.StatusNotFound)
+	assertHeader(t, res, "Content-Type", "application/json")
+	assertNoCacheHeaders(t, res, true)
+	want := `{"error":{"code":404,"status":"Not Found","message":"Unable to locate the resource"}}`
+	if body := strings.TrimSpace(readBody(t, res)); body != want {
+		t.Errorf("body\n got %s\nwant %s", body, want)
+	}
+}
+
+// Kratos reads the id from ?error= first (what some error UIs send), then
+// ?id=, and takes the first of several.
+func TestErrorsEndpoint_ErrorParameterFirst_FirstValue(t *testing.T) {
+	h := newHarness(t, withErrorURL(t, errorUI))
+	sealed := errorRedirectID(t, h.serve(get(logoutPath), nil), "")
+	q := url.QueryEscape(sealed)
+	for _, target := range []string{
+		errorsPath + "?error=" + q,
+		errorsPath + "?error=" + q + "&id=abc",
+		errorsPath + "?id=" + q + "&id=abc",
+	} {
+		res := h.serve(get(target), nil)
+		assertStatus(t, res, http.StatusOK)
+	}
+	assertUnknownError(t, h.serve(get(errorsPath+"?error=abc&id="+q), nil))
+}
+
 func TestErrorsEndpoint_IDExpiresAfterADay(t *testing.T) {
 	h := newHarness(t, withErrorURL(t, errorUI))
-	sealed := errorRedirectID(t, h.serve(get(logoutPath), nil), "logout_token_missing")
+	sealed := errorRedirectID(t, h.serve(get(logoutPath), nil), "")
 	h.clock.Advance(23 * time.Hour)
 	fetchError(t, h, sealed)
 	h.clock.Advance(2 * time.Hour)
-	res := h.serve(get(errorsPath+"?id="+url.QueryEscape(sealed)), nil)
-	jsonError(t, res, http.StatusNotFound)
+	assertUnknownError(t, h.serve(get(errorsPath+"?id="+url.QueryEscape(sealed)), nil))
 }
 
-func TestErrorsEndpoint_OtherMethods_MethodNotAllowed(t *testing.T) {
+func TestErrorsEndpoint_OtherMethods_RoutersMethodNotAllowed(t *testing.T) {
+	for _, m := range []string{http.MethodHead, http.MethodPost, http.MethodDelete, "TRACE"} {
+		t.Run(m, func(t *testing.T) {
+			h := newHarness(t, withErrorURL(t, errorUI))
+			assertMethodNotAllowed(t, h.serve(newReq(m, errorsPath+"?id=x", nil), nil), "GET, OPTIONS")
+		})
+	}
 	h := newHarness(t, withErrorURL(t, errorUI))
-	res := h.serve(newReq(http.MethodPost, errorsPath+"?id=x", nil), nil)
-	jsonError(t, res, http.StatusMethodNotAllowed)
-	if res.Header.Get("Allow") == "" {
-		t.Error("no Allow header")
+	assertOptions(t, h.serve(newReq(http.MethodOptions, errorsPath, nil), nil), "GET, OPTIONS")
+}
+
+// assertMethodNotAllowed checks the answer of Kratos's router (httprouter)
+// to a method an endpoint does not serve: 405, text/plain "Method Not
+// Allowed", Allow, Vary: Cookie, and no Cache-Control.
+func assertMethodNotAllowed(t *testing.T, res *http.Response, allow string) {
+	t.Helper()
+	assertStatus(t, res, http.StatusMethodNotAllowed)
+	assertHeader(t, res, "Allow", allow)
+	assertHeader(t, res, "Vary", "Cookie")
+	assertHeader(t, res, "Content-Type", "text/plain; charset=utf-8")
+	assertHeader(t, res, "X-Content-Type-Options", "nosniff")
+	assertNoHeader(t, res, "Cache-Control")
+	if body := readBody(t, res); body != "Method Not Allowed\n" {
+		t.Errorf("body %q", body)
+	}
+	assertNoSetCookie(t, res)
+}
+
+// assertOptions checks the router's answer to OPTIONS: 200, Allow, Vary:
+// Cookie, nothing else.
+func assertOptions(t *testing.T, res *http.Response, allow string) {
+	t.Helper()
+	assertStatus(t, res, http.StatusOK)
+	assertHeader(t, res, "Allow", allow)
+	assertHeader(t, res, "Vary", "Cookie")
+	for _, h := range []string{"Cache-Control", "Content-Type", "Set-Cookie"} {
+		assertNoHeader(t, res, h)
+	}
+	if body := readBody(t, res); body != "" {
+		t.Errorf("body %q", body)
 	}
 }
 
@@ -195,7 +256,7 @@ func TestErrorsEndpoint_MovesWithThePrefix(t *testing.T) {
 		t.Errorf("ErrorsPath %q, want /auth/errors", got)
 	}
 	res := h.serve(get("/auth/logout"), nil)
-	sealed := errorRedirectID(t, res, "logout_token_missing")
+	sealed := errorRedirectID(t, res, "")
 	res = h.serve(get("/auth/errors?id="+url.QueryEscape(sealed)), nil)
 	assertStatus(t, res, http.StatusOK)
 }
@@ -221,12 +282,26 @@ func TestJSONError_EnvelopeShape(t *testing.T) {
 	h := newHarness(t)
 	res := h.serve(get(logoutPath, asJSON), nil)
 	body := readBody(t, res)
-	want := `{"error":{"id":"logout_token_missing","code":400,"status":"Bad Request",` +
+	want := `{"error":{"code":400,"status":"Bad Request",` +
 		`"reason":"Please include a token in the URL query.",` +
 		`"message":"The request was malformed or contained invalid parameters"}}`
 	if strings.TrimSpace(body) != want {
 		t.Errorf("body\n got %s\nwant %s", body, want)
 	}
 	assertHeader(t, res, "Content-Type", "application/json")
-	assertHeader(t, res, "Ory-Error-Id", "logout_token_missing")
+	// Kratos gives this error no id, so there is none to name.
+	assertNoHeader(t, res, "Ory-Error-Id")
+}
+
+func TestJSONError_KratosIDsKept(t *testing.T) {
+	h := newHarness(t)
+	res := h.serve(get(browserPath, asJSON), nil)
+	body := readBody(t, res)
+	want := `{"error":{"id":"session_inactive","code":401,"status":"Unauthorized",` +
+		`"reason":"No active session was found in this request.",` +
+		`"message":"request does not have a valid authentication session"}}`
+	if strings.TrimSpace(body) != want {
+		t.Errorf("body\n got %s\nwant %s", body, want)
+	}
+	assertHeader(t, res, "Ory-Error-Id", "session_inactive")
 }

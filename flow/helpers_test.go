@@ -389,8 +389,9 @@ type errorBody struct {
 
 // jsonError checks that res is a JSON error envelope with the given status
 // and returns its error object. It checks the parts SPEC fixes for every
-// error: Content-Type exactly application/json, Ory-Error-Id, code and
-// status text, and the generic message for 400, 401 and 403.
+// error: Content-Type exactly application/json, Ory-Error-Id (when the
+// error has an id), code and status text, and the generic message for 400,
+// 401 and 403.
 func jsonError(t testing.TB, res *http.Response, code int) errorBody {
 	t.Helper()
 	if res.StatusCode != code {
@@ -410,8 +411,10 @@ func jsonError(t testing.TB, res *http.Response, code int) errorBody {
 	if e.Code != code || e.Status != http.StatusText(code) {
 		t.Errorf("error code/status %d %q, want %d %q", e.Code, e.Status, code, http.StatusText(code))
 	}
-	if e.ID == "" || e.Reason == "" || e.Message == "" {
-		t.Errorf("error %+v lacks an id, reason or message", e)
+	// Kratos's 404 for an error it does not hold is its one error
+	// without a reason.
+	if e.Reason == "" && code != http.StatusNotFound || e.Message == "" {
+		t.Errorf("error %+v lacks a reason or message", e)
 	}
 	if got := res.Header.Get("Ory-Error-Id"); got != e.ID {
 		t.Errorf("Ory-Error-Id %q, want %q", got, e.ID)
@@ -423,11 +426,12 @@ func jsonError(t testing.TB, res *http.Response, code int) errorBody {
 	return e
 }
 
-// assertError checks a JSON error's id and reason too ("" skips a check).
+// assertError checks a JSON error's id ("" for none, as most of Kratos's
+// errors have) and reason ("" skips that check).
 func assertError(t testing.TB, res *http.Response, code int, id, reason string) {
 	t.Helper()
 	e := jsonError(t, res, code)
-	if id != "" && e.ID != id {
+	if e.ID != id {
 		t.Errorf("error id %q, want %q", e.ID, id)
 	}
 	if reason != "" && e.Reason != reason {
@@ -448,9 +452,6 @@ func assertErrorPage(t testing.TB, res *http.Response, code int, reason string) 
 	}
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Errorf("Content-Type %q, want text/html", ct)
-	}
-	if res.Header.Get("Ory-Error-Id") == "" {
-		t.Error("error page has no Ory-Error-Id header")
 	}
 	body := readBody(t, res)
 	for _, want := range []string{strconv.Itoa(code), http.StatusText(code), html.EscapeString(reason)} {

@@ -77,7 +77,7 @@ func TestNegotiation_PerformError(t *testing.T) {
 			h := newHarness(t)
 			res := h.serve(negotiationRequest(logoutPath, tt.accept, tt.contentType), nil)
 			if tt.json {
-				assertError(t, res, http.StatusBadRequest, "logout_token_missing", reasonMissingToken)
+				assertError(t, res, http.StatusBadRequest, "", reasonMissingToken)
 			} else {
 				assertErrorPage(t, res, http.StatusBadRequest, reasonMissingToken)
 			}

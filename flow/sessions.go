@@ -51,9 +51,8 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request) {
 		g.listMySessions(w, r)
 	case http.MethodDelete:
 		g.disableMyOtherSessions(w, r)
-	default:
-		h.Set("Allow", "GET, HEAD, DELETE")
-		writeJSONError(w, errMethodNotAllowed(r.Method))
+	default: // Kratos's router's answer
+		allowOnly(w, r, http.MethodGet, http.MethodHead, http.MethodDelete)
 	}
 }
 

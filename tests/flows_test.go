@@ -152,7 +152,7 @@ func TestE2E_APILogout_BadRequests(t *testing.T) {
 		{"empty body", "DELETE", json, ``, 400},
 		{"form content type", "DELETE", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, `session_token=abc`, 400},
 		{"oversize body", "DELETE", json, `{"session_token":"` + strings.Repeat("a", 1<<20) + `"}`, 400},
-		{"wrong method", "POST", json, `{"session_token":"abc"}`, 405},
+		// A wrong method is the router's plain 405: tests/kratos compares it with Kratos's.
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,9 +162,6 @@ func TestE2E_APILogout_BadRequests(t *testing.T) {
 			}
 			if e := e2e.DecodeError(t, body); e.Error.Code != c.code || e.Error.Reason == "" {
 				t.Fatalf("envelope %s", body)
-			}
-			if c.code == 405 && resp.Header.Get("Allow") != "DELETE" {
-				t.Fatalf("405 without Allow: DELETE")
 			}
 		})
 	}
