@@ -138,21 +138,21 @@ func TestSDK_Go_GetFlowError(t *testing.T) {
 	}
 }
 
-// runJSSDK runs tests/sdk-js/logout.mjs (Ory's @ory/client) against base.
-// The project's test setup installs node_modules; missing is a failure.
-func runJSSDK(t *testing.T, base, cookie string) string {
+// runJSSDK runs one of tests/sdk-js's scripts with node, with args. The
+// project's test setup installs node_modules; a missing SDK is a failure.
+func runJSSDK(t *testing.T, sdk, script string, args ...string) string {
 	t.Helper()
 	dir, _ := filepath.Abs("sdk-js")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@ory", "client")); err != nil {
-		t.Fatalf("@ory/client is not installed in %s: run scripts/test-setup.sh (the README's test command does)", dir)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(sdk))); err != nil {
+		t.Fatalf("%s is not installed in %s: run scripts/test-setup.sh (the README's test command does)", sdk, dir)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "logout.mjs", base, cookie)
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("@ory/client against %s: %v\n%s", base, err, out)
+		t.Fatalf("%s against %s: %v\n%s", sdk, args[0], err, out)
 	}
 	return string(out)
 }
@@ -162,12 +162,39 @@ func TestSDK_JS_AgainstCaddy(t *testing.T) {
 	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
 	})
-	out := runJSSDK(t, p.URL(""), "sid=js-sdk-session")
+	out := runJSSDK(t, "@ory/client", "logout.mjs", p.URL(""), "sid=js-sdk-session")
 	if !strings.Contains(out, `"perform":{"status":204}`) {
 		t.Fatalf("unexpected SDK output: %s", out)
 	}
-	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {"sid=js-sdk-session"}}, "")
+	assertLoggedOut(t, p, "sid=js-sdk-session")
+}
+
+// Kratos v0.7 front ends use @ory/kratos-client 0.7: its create, submit,
+// native logout and error calls work against the gateway unchanged.
+func TestSDK_JS_KratosClient07_AgainstCaddy(t *testing.T) {
+	app := e2e.StartUpstream(t)
+	p := e2e.StartCaddy(t, "", func(admin, port int) string {
+		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\terror_url https://ui.example.com/error")
+	})
+	// A browser sent to the error UI, whose id the script fetches.
+	resp, _ := e2e.Do(t, e2e.Client(t), "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Query().Get("id") == "" {
+		t.Fatalf("no error id: %s %q", resp.Status, resp.Header.Get("Location"))
+	}
+	out := runJSSDK(t, "@ory/kratos-client", "logout-v0.7.mjs", p.URL(""), "sid=js-v07-session", loc.Query().Get("id"))
+	if !strings.Contains(out, `"perform":{"status":204}`) || !strings.Contains(out, `"nativeEmpty":{"status":403`) {
+		t.Fatalf("unexpected SDK output: %s", out)
+	}
+	assertLoggedOut(t, p, "sid=js-v07-session")
+}
+
+// assertLoggedOut checks that a session logged out through an SDK no
+// longer reaches the app.
+func assertLoggedOut(t *testing.T, p *e2e.Caddy, cookie string) {
+	t.Helper()
+	_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/"), http.Header{"Cookie": {cookie}}, "")
 	if e2e.Seen(t, body).Cookie != "" {
-		t.Fatal("the session logged out through the JS SDK still reaches the app")
+		t.Fatalf("the session %s logged out through the SDK still reaches the app", cookie)
 	}
 }
