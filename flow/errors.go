@@ -44,8 +44,6 @@ func genericMessage(code int) string {
 		return "request does not have a valid authentication session"
 	case http.StatusForbidden:
 		return "The requested action was forbidden"
-	case http.StatusNotFound:
-		return "The requested resource could not be found"
 	case http.StatusServiceUnavailable:
 		return "The service is temporarily unavailable"
 	default:
@@ -91,7 +89,9 @@ func errStoreUnavailable() *Error {
 // errUnknownError is what Kratos answers for an error id it does not hold
 // (or no id at all): its database layer's 404, which has no reason.
 func errUnknownError() *Error {
-	return &Error{Code: http.StatusNotFound, Status: http.StatusText(http.StatusNotFound), Message: "Unable to locate the resource"}
+	e := newError(http.StatusNotFound, "", "")
+	e.Message = "Unable to locate the resource"
+	return e
 }
 
 // allowOnly answers a request to an endpoint that serves only methods the
