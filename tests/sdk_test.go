@@ -124,18 +124,26 @@ func TestSDK_Go_GetFlowError(t *testing.T) {
 	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return e2e.SiteConfig(admin, port, app.Port, "error_url https://ui.example.com/error")
 	})
-	resp, _ := e2e.Do(t, e2e.Client(t), "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("id") == "" {
-		t.Fatalf("no error id: %s %q", resp.Status, resp.Header.Get("Location"))
-	}
-	fe, hr, err := oryClient(p.URL("")).FrontendAPI.GetFlowError(context.Background()).Id(loc.Query().Get("id")).Execute()
+	id := browserErrorID(t, p)
+	fe, hr, err := oryClient(p.URL("")).FrontendAPI.GetFlowError(context.Background()).Id(id).Execute()
 	if err != nil || hr.StatusCode != http.StatusOK {
 		t.Fatalf("GetFlowError: %v %v", hr, err)
 	}
-	if fe.Id != loc.Query().Get("id") || fe.Error["id"] != "session_inactive" || fe.Error["code"] != float64(401) {
+	if fe.Id != id || fe.Error["id"] != "session_inactive" || fe.Error["code"] != float64(401) {
 		t.Fatalf("flow error %+v", fe)
 	}
+}
+
+// browserErrorID sends a browser without a session to create a logout URL
+// and returns the id of the error it is redirected to the error UI with.
+func browserErrorID(t *testing.T, p *e2e.Caddy) string {
+	t.Helper()
+	resp, _ := e2e.Do(t, e2e.Client(t), "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Query().Get("id") == "" {
+		t.Fatalf("no error id: %s %q", resp.Status, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("id")
 }
 
 // runJSSDK runs one of tests/sdk-js's scripts with node, with args. The
@@ -176,13 +184,7 @@ func TestSDK_JS_KratosClient07_AgainstCaddy(t *testing.T) {
 	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\terror_url https://ui.example.com/error")
 	})
-	// A browser sent to the error UI, whose id the script fetches.
-	resp, _ := e2e.Do(t, e2e.Client(t), "GET", p.URL("/self-service/logout/browser"), http.Header{"Accept": {"text/html"}}, "")
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Query().Get("id") == "" {
-		t.Fatalf("no error id: %s %q", resp.Status, resp.Header.Get("Location"))
-	}
-	out := runJSSDK(t, "@ory/kratos-client", "logout-v0.7.mjs", p.URL(""), "sid=js-v07-session", loc.Query().Get("id"))
+	out := runJSSDK(t, "@ory/kratos-client", "logout-v0.7.mjs", p.URL(""), "sid=js-v07-session", browserErrorID(t, p))
 	if !strings.Contains(out, `"perform":{"status":204}`) || !strings.Contains(out, `"nativeEmpty":{"status":403`) {
 		t.Fatalf("unexpected SDK output: %s", out)
 	}

@@ -79,11 +79,7 @@ var byDesign = []deviation{
 			"from one the app never issued; it answers as Kratos does for a live session (a logout URL for " +
 			"a cookie the app does not know logs nobody out)",
 		cases: []string{"create: unknown session cookie"},
-		apply: func(n *normaliser, o *observation, kratos bool) {
-			if kratos {
-				*o = *n.kratosAnswer("create: JSON client")
-			}
-		},
+		apply: kratosAnswerOf("create: JSON client", nil),
 	},
 	{
 		what: "unsafe methods on the browser endpoints are the router's 405",
@@ -102,48 +98,30 @@ var byDesign = []deviation{
 		why: "the endpoints implement Kratos v0.7, which answers this with its JSON 401 (v1.3 redirects to the " +
 			"error UI); the JSON answer Kratos v1.3 gives a JSON client is v0.7's answer here",
 		cases: []string{"create: no session, no Accept"},
-		apply: func(n *normaliser, o *observation, kratos bool) {
-			if kratos {
-				*o = *n.kratosAnswer("create: no session, JSON client")
-			}
-		},
+		apply: kratosAnswerOf("create: no session, JSON client", nil),
 	},
 	{
 		what: "return_to paths match on a segment boundary",
 		why: "Kratos allows any path that starts with an allowed entry's path (/app allows /application); " +
 			"the gateway only allows the entry's path and what lies below it, so the answer is Kratos's refusal of a disallowed URL",
 		cases: []string{"create: return_to past a segment boundary"},
-		apply: func(n *normaliser, o *observation, kratos bool) {
-			if kratos {
-				refused := *n.kratosAnswer("create: disallowed return_to")
-				refused.errReason = strings.Replace(refused.errReason, "https://evil.example/", "https://partner.example.test/application", 1)
-				*o = refused
-			}
-		},
+		apply: kratosAnswerOf("create: disallowed return_to", func(o *observation) {
+			o.errReason = strings.Replace(o.errReason, "https://evil.example/", "https://partner.example.test/application", 1)
+		}),
 	},
 	{
 		what: "API logout of a token the gateway never saw",
 		why: "in front of an app the gateway does not know every token the app issued, so it cannot prove one " +
 			"unknown; revoking a token that never existed is harmless, so it answers as Kratos does for a known token",
 		cases: []string{"api: unknown token"},
-		apply: func(n *normaliser, o *observation, kratos bool) {
-			if kratos {
-				*o = *n.kratosAnswer("api: valid token")
-			}
-		},
+		apply: kratosAnswerOf("api: valid token", nil),
 	},
 	{
 		what: "bounded API bodies",
 		why: "Kratos reads a body of any size; the gateway refuses one over 17 KiB (no session token is that long) " +
 			"with Kratos's 400 envelope rather than read it",
 		cases: []string{"api: body over the limit"},
-		apply: func(n *normaliser, o *observation, kratos bool) {
-			if kratos {
-				tooLarge := *n.kratosAnswer("api: no body")
-				tooLarge.errReason = "The request body is too large."
-				*o = tooLarge
-			}
-		},
+		apply: kratosAnswerOf("api: no body", func(o *observation) { o.errReason = "The request body is too large." }),
 	},
 	{
 		what: "the decoder names the server's own Go type",
@@ -170,6 +148,19 @@ type deviation struct {
 type normaliser struct {
 	kratos, gateway map[string]*observation
 	current         string // the case being normalised
+}
+
+// kratosAnswerOf is an apply that compares the gateway's answer with
+// Kratos's (normalised) answer in another case, edited by edit (if any).
+func kratosAnswerOf(other string, edit func(*observation)) func(*normaliser, *observation, bool) {
+	return func(n *normaliser, o *observation, kratos bool) {
+		if kratos {
+			*o = *n.kratosAnswer(other)
+			if edit != nil {
+				edit(o)
+			}
+		}
+	}
 }
 
 // kratosAnswer is Kratos's (normalised) answer in another case; a copy.

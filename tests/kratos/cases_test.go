@@ -111,6 +111,16 @@ func (s *side) createAt(t *testing.T, target string, h http.Header) (logoutURL, 
 	return o.logoutURL, o.logoutToken
 }
 
+// openOwnLogoutURL logs a fresh browser session in, asks for its logout URL
+// (createQuery on the create request) and opens that URL, with suffix
+// appended, by method with h and the session cookie.
+func (s *side) openOwnLogoutURL(t *testing.T, method string, h http.Header, createQuery, suffix string) *observation {
+	t.Helper()
+	cookie := s.cookie(t)
+	logoutURL, _ := s.create(t, cookie, createQuery)
+	return s.send(t, method, logoutURL+suffix, with(h, "Cookie", cookie), "")
+}
+
 // perform opens a logout URL as a JSON client (a setup step: it must succeed).
 func (s *side) perform(t *testing.T, cookie, logoutURL string) {
 	t.Helper()
@@ -228,19 +238,13 @@ var cases = []kase{
 
 	// Performing it.
 	{"perform: JSON client", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "GET", logoutURL, with(jsonClient, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "GET", jsonClient, "", "")
 	}},
 	{"perform: browser", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "GET", logoutURL, with(htmlNavigator, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "GET", htmlNavigator, "", "")
 	}},
 	{"perform: browser, allowed return_to", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "?return_to="+url.QueryEscape("https://app.example.test/bye"))
-		return s.send(t, "GET", logoutURL, with(htmlNavigator, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "GET", htmlNavigator, "?return_to="+url.QueryEscape("https://app.example.test/bye"), "")
 	}},
 	{"perform: wrong token", func(t *testing.T, s *side) *observation {
 		cookie := s.cookie(t)
@@ -279,14 +283,10 @@ var cases = []kase{
 		return s.send(t, "GET", logoutURL, with(htmlNavigator, "Cookie", cookie), "")
 	}},
 	{"perform: disallowed return_to", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "GET", logoutURL+"&return_to="+url.QueryEscape("https://evil.example/"), with(jsonClient, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "GET", jsonClient, "", "&return_to="+url.QueryEscape("https://evil.example/"))
 	}},
 	{"perform: disallowed return_to, browser", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "GET", logoutURL+"&return_to="+url.QueryEscape("https://evil.example/"), with(htmlNavigator, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "GET", htmlNavigator, "", "&return_to="+url.QueryEscape("https://evil.example/"))
 	}},
 	{"perform: X-Session-Token", func(t *testing.T, s *side) *observation {
 		token := s.token(t)
@@ -304,19 +304,13 @@ var cases = []kase{
 		return s.send(t, "GET", logoutURL, with(with(jsonClient, "Cookie", cookie), "X-Session-Token", s.token(t)), "")
 	}},
 	{"perform: wrong method", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "TRACE", logoutURL, with(jsonClient, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "TRACE", jsonClient, "", "")
 	}},
 	{"perform: HEAD", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "HEAD", logoutURL, with(jsonClient, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "HEAD", jsonClient, "", "")
 	}},
 	{"perform: POST", func(t *testing.T, s *side) *observation {
-		cookie := s.cookie(t)
-		logoutURL, _ := s.create(t, cookie, "")
-		return s.send(t, "POST", logoutURL, with(jsonClient, "Cookie", cookie), "")
+		return s.openOwnLogoutURL(t, "POST", jsonClient, "", "")
 	}},
 
 	// The API flow.
