@@ -146,9 +146,16 @@ func browserErrorID(t *testing.T, p *e2e.Caddy) string {
 	return loc.Query().Get("id")
 }
 
-// runJSSDK runs one of tests/sdk-js's scripts with node, with args. The
-// project's test setup installs node_modules; a missing SDK is a failure.
-func runJSSDK(t *testing.T, sdk, script string, args ...string) string {
+// runJSSDK runs tests/sdk-js/logout.mjs (Ory's @ory/client) against base.
+func runJSSDK(t *testing.T, base, cookie string) string {
+	t.Helper()
+	return runJSScript(t, "@ory/client", "logout.mjs", base, cookie)
+}
+
+// runJSScript runs one of tests/sdk-js's scripts, which drives sdk, with
+// node and args (the first is the base URL). The project's test setup
+// installs node_modules; a missing SDK is a failure.
+func runJSScript(t *testing.T, sdk, script string, args ...string) string {
 	t.Helper()
 	dir, _ := filepath.Abs("sdk-js")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(sdk))); err != nil {
@@ -170,7 +177,7 @@ func TestSDK_JS_AgainstCaddy(t *testing.T) {
 	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/")
 	})
-	out := runJSSDK(t, "@ory/client", "logout.mjs", p.URL(""), "sid=js-sdk-session")
+	out := runJSSDK(t, p.URL(""), "sid=js-sdk-session")
 	if !strings.Contains(out, `"perform":{"status":204}`) {
 		t.Fatalf("unexpected SDK output: %s", out)
 	}
@@ -184,7 +191,7 @@ func TestSDK_JS_KratosClient07_AgainstCaddy(t *testing.T) {
 	p := e2e.StartCaddy(t, "", func(admin, port int) string {
 		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\terror_url https://ui.example.com/error")
 	})
-	out := runJSSDK(t, "@ory/kratos-client", "logout-v0.7.mjs", p.URL(""), "sid=js-v07-session", browserErrorID(t, p))
+	out := runJSScript(t, "@ory/kratos-client", "logout-v0.7.mjs", p.URL(""), "sid=js-v07-session", browserErrorID(t, p))
 	if !strings.Contains(out, `"perform":{"status":204}`) || !strings.Contains(out, `"nativeEmpty":{"status":403`) {
 		t.Fatalf("unexpected SDK output: %s", out)
 	}
