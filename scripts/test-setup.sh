@@ -55,3 +55,13 @@ go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2
 # /health/version reports.
 go_module_tool kratos github.com/ory/kratos v1.3.1 -tags sqlite \
 	-ldflags "-X github.com/ory/kratos/driver/config.Version=v1.3.1"
+# OIDC single logout (tests/oidc): the auth proxy in front of the app, and
+# Ory Hydra, the identity provider with front-channel logout (oidc-provider,
+# the other one, is an npm package under tests/oidc/idp). Hydra's go.mod
+# points its API client at a nested module that its zip leaves out; the
+# published client it requires is used instead (only its CLI uses it). The
+# sqlite tags give it DSN=memory.
+go_tool oauth2-proxy github.com/oauth2-proxy/oauth2-proxy/v7 v7.15.6
+GO_MODULE_TOOL_DROP_REPLACE=github.com/ory/hydra-client-go/v2 \
+	go_module_tool hydra github.com/ory/hydra/v2 v2.3.0 -tags sqlite,sqlite_omit_load_extension \
+	-ldflags "-X github.com/ory/hydra/v2/driver/config.Version=v2.3.0"
