@@ -152,7 +152,7 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	if returnTo == "" {
 		returnTo = g.defaultReturn(r).String()
 	}
-	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+	http.Redirect(w, r, g.endSession(r, id, returnTo), http.StatusSeeOther)
 }
 
 // activeSession finds the session the browser flow is about, where Kratos

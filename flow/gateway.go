@@ -95,6 +95,13 @@ type Config struct {
 	// session.DefaultMaxSessionsPerOwner.
 	MaxSessionsPerOwner int
 
+	// EndSession, when set, may send a browser on after its logout (the
+	// browser flow's redirect and an intercepted logout's Location): given
+	// the logged-out session and the checked return URL, it answers where
+	// to go instead, such as an identity provider's end_session_endpoint
+	// that returns to that URL.
+	EndSession func(r *http.Request, id session.ID, returnTo string) (string, bool)
+
 	// TrustForwarded reports whether the request came through a trusted
 	// proxy, so that X-Forwarded-Proto/Host may be believed.
 	TrustForwarded func(*http.Request) bool

@@ -154,7 +154,7 @@ func (iw *interceptWriter) WriteHeader(code int) {
 	iw.finishHeaders()
 	h := iw.Header()
 	if loc := h.Get("Location"); loc != "" {
-		h.Set("Location", lo.g.safeLocation(lo.r, loc))
+		h.Set("Location", lo.g.endSessionOf(lo.r, lo.g.safeLocation(lo.r, loc)))
 	}
 	if refresh := h.Get("Refresh"); refresh != "" {
 		h.Set("Refresh", lo.g.safeRefresh(lo.r, refresh))
