@@ -56,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        negative_ttl <duration>
 //	    }
 //	    on_store_error      allow|deny
+//	    oidc_logout { ... }           (one per provider client; see unmarshalOIDCLogout)
 //	}
 //
 // Options that take a list may also be repeated.
@@ -106,6 +107,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.unmarshalStore(d)
 		case "cache":
 			err = h.unmarshalCache(d)
+		case "oidc_logout":
+			err = h.unmarshalOIDCLogout(d)
 		default:
 			return d.Errf("unrecognized logout option %q", option)
 		}

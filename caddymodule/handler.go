@@ -91,8 +91,12 @@ type Handler struct {
 	// metric) or deny (503).
 	OnStoreError string `json:"on_store_error,omitempty"`
 
+	// Single logout with OpenID Connect providers, one entry per client.
+	OIDCLogout []*OIDCLogout `json:"oidc_logout,omitempty"`
+
 	gateway *flow.Gateway
 	shared  *sharedCache
+	oidc    *oidcRoutes
 	logger  *zap.Logger
 }
 
@@ -151,9 +155,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 		return trusted
 	}
+	if err := h.provisionOIDC(ctx, storeModule, &cfg, h.oidcOwners(), h.oidcIDToken()); err != nil {
+		return err
+	}
 	if h.gateway, err = flow.New(cfg); err != nil {
 		return err
 	}
+	h.oidc.attachGateway(h.gateway)
 	return nil
 }
 
@@ -248,6 +256,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return u, true
 		})
 	}
+	if h.oidc.serve(w, r) {
+		return nil
+	}
 	return h.gateway.ServeHTTP(w, r, next)
 }
 
@@ -256,6 +267,7 @@ const logoutURLPlaceholder = "http.logout.url"
 
 // Cleanup lets go of the shared store and cache; the last user closes them.
 func (h *Handler) Cleanup() error {
+	h.oidc.cleanup()
 	if h.shared != nil {
 		return h.shared.release()
 	}

@@ -100,6 +100,9 @@ func (rcv *Receiver) backChannel(w http.ResponseWriter, r *http.Request) (Claims
 // revoke ends the sessions the token names: with sid, the provider
 // session's; without, every session of the subject (2.4).
 func (rcv *Receiver) revoke(ctx context.Context, c Claims) (int, error) {
+	if rcv.cfg.Sessions == nil {
+		return 0, errors.New("no sessions to revoke: this client has no session records")
+	}
 	if c.SessionID != "" {
 		return rcv.cfg.Sessions.RevokeIssuerSession(ctx, c.Issuer, c.SessionID)
 	}

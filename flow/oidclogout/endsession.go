@@ -73,24 +73,37 @@ func idTokenOf(v string) string {
 // is only passed on, never trusted.
 var hintAlgorithms = append([]jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}, signatureAlgorithms...)
 
-// isOwnIDToken reports whether token looks like an ID token of this
-// provider for this client (iss and aud, unverified: it is a hint, which
-// the provider verifies). Another provider's token would only make the
-// provider refuse the logout.
-func (rcv *Receiver) isOwnIDToken(token string) bool {
-	if len(token) > 16<<10 {
-		return false
+// IssuerOf is the iss of an ID token (an Authorization header value
+// allowed), unverified; "" when it is none.
+func IssuerOf(idToken string) string {
+	iss, _ := unverifiedClaims(idTokenOf(idToken))
+	return iss
+}
+
+// unverifiedClaims reads iss and aud from a JWT without verifying it.
+func unverifiedClaims(token string) (iss string, aud json.RawMessage) {
+	if token == "" || len(token) > 16<<10 {
+		return "", nil
 	}
 	jws, err := jose.ParseSignedCompact(token, hintAlgorithms)
 	if err != nil {
-		return false
+		return "", nil
 	}
 	var c struct {
 		Iss string          `json:"iss"`
 		Aud json.RawMessage `json:"aud"`
 	}
-	if json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c) != nil || c.Iss != rcv.cfg.Issuer {
-		return false
+	if json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c) != nil {
+		return "", nil
 	}
-	return (&validator{clientID: rcv.cfg.ClientID}).checkAudience(c.Aud) == nil
+	return c.Iss, c.Aud
+}
+
+// isOwnIDToken reports whether token looks like an ID token of this
+// provider for this client (iss and aud, unverified: it is a hint, which
+// the provider verifies). Another provider's token would only make the
+// provider refuse the logout.
+func (rcv *Receiver) isOwnIDToken(token string) bool {
+	iss, aud := unverifiedClaims(token)
+	return iss == rcv.cfg.Issuer && (&validator{clientID: rcv.cfg.ClientID}).checkAudience(aud) == nil
 }

@@ -145,7 +145,6 @@ func TestNew_ChecksConfig(t *testing.T) {
 		{Issuer: "idp.example", ClientID: "app", Sessions: &recorder{}},
 		{Issuer: "https://idp.example?x=1", ClientID: "app", Sessions: &recorder{}},
 		{Issuer: "https://idp.example", Sessions: &recorder{}},
-		{Issuer: "https://idp.example", ClientID: "app"},
 		{Issuer: "https://idp.example", ClientID: "app", Sessions: &recorder{}, JWKSURL: "file:///etc/passwd"},
 	} {
 		if _, err := New(cfg); err == nil {

@@ -77,6 +77,8 @@ type Config struct {
 	// DefaultMaxTokenAge.
 	MaxTokenAge time.Duration
 
+	// Sessions revokes what logout tokens name; nil refuses every token
+	// (a client with end_session only).
 	Sessions Sessions
 	// Replays remembers the tokens acted on; several nodes share a Redis
 	// one. Default: once.Memory, this node only.
@@ -120,9 +122,6 @@ func New(cfg Config) (*Receiver, error) {
 				return nil, err
 			}
 		}
-	}
-	if cfg.Sessions == nil {
-		return nil, errors.New("a session revoker is required")
 	}
 	if cfg.MaxTokenAge <= 0 {
 		cfg.MaxTokenAge = DefaultMaxTokenAge
