@@ -160,13 +160,20 @@ func checkOIDCURL(option string) func(string) error {
 
 // oidcRoutes are the receivers of a handler's oidc_logout blocks.
 type oidcRoutes struct {
-	backchannel  map[string]*oidclogout.Receiver
-	frontchannel map[string]*oidclogout.Receiver
-	endSession   []*oidclogout.Receiver // the blocks with end_session, in order
-	browser      oidclogout.Browser
-	owners       ownerLookup
-	idToken      string // the identity block's id_token placeholder
-	replays      *sharedReplays
+	// paths maps each receiver's path to it: one lookup per request.
+	paths      map[string]oidcRoute
+	endSession []*oidclogout.Receiver // the blocks with end_session, in order
+	browser    oidclogout.Browser
+	owners     ownerLookup
+	idToken    string // the identity block's id_token placeholder
+	replays    *sharedReplays
+}
+
+// oidcRoute is one receiver path: the back-channel or the front-channel
+// receiver of a block.
+type oidcRoute struct {
+	rcv   *oidclogout.Receiver
+	front bool
 }
 
 // ownerLookup is what the glue needs of the recorded owners: the
@@ -192,12 +199,7 @@ func (h *Handler) provisionOIDC(ctx caddy.Context, sm StoreModule, cfg *flow.Con
 	for _, p := range []string{prefix, prefix + "/browser", prefix + "/api", path.Join(path.Dir(prefix), "errors")} {
 		taken[p] = "the logout endpoints"
 	}
-	routes := &oidcRoutes{
-		backchannel:  map[string]*oidclogout.Receiver{},
-		frontchannel: map[string]*oidclogout.Receiver{},
-		owners:       owners,
-		idToken:      idToken,
-	}
+	routes := &oidcRoutes{paths: map[string]oidcRoute{}, owners: owners, idToken: idToken}
 	needOwners := false
 	for _, o := range h.OIDCLogout {
 		if err := o.check(); err != nil {
@@ -245,10 +247,10 @@ func (h *Handler) provisionOIDC(ctx caddy.Context, sm StoreModule, cfg *flow.Con
 			return fmt.Errorf("oidc_logout %s: %w", o.Issuer, err)
 		}
 		if o.BackChannel != "" {
-			routes.backchannel[o.BackChannel] = rcv
+			routes.paths[o.BackChannel] = oidcRoute{rcv: rcv}
 		}
 		if o.FrontChannel != "" {
-			routes.frontchannel[o.FrontChannel] = rcv
+			routes.paths[o.FrontChannel] = oidcRoute{rcv: rcv, front: true}
 		}
 		if o.EndSession {
 			routes.endSession = append(routes.endSession, rcv)
@@ -279,15 +281,16 @@ func (o *oidcRoutes) serve(w http.ResponseWriter, r *http.Request) bool {
 	if o == nil {
 		return false
 	}
-	if rcv, ok := o.backchannel[r.URL.Path]; ok {
-		rcv.ServeBackChannel(w, r)
-		return true
+	route, ok := o.paths[r.URL.Path]
+	switch {
+	case !ok:
+		return false
+	case route.front:
+		route.rcv.ServeFrontChannel(w, r, o.browser)
+	default:
+		route.rcv.ServeBackChannel(w, r)
 	}
-	if rcv, ok := o.frontchannel[r.URL.Path]; ok {
-		rcv.ServeFrontChannel(w, r, o.browser)
-		return true
-	}
-	return false
+	return true
 }
 
 // endSessionURL is the gateway's EndSession hook. It picks the provider

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/caddy-logout/caddy-logout/internal/jwttest"
 )
 
 const testClientID = "app"
@@ -121,31 +123,7 @@ func (p *testProvider) sign(t testing.TB, claims map[string]any) string {
 }
 
 func signWith(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, headers map[jose.HeaderKey]any, claims any) string {
-	t.Helper()
-	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), kid)
-	if kid == "" {
-		opts = &jose.SignerOptions{}
-	}
-	for k, v := range headers {
-		opts = opts.WithHeader(k, v)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return jwttest.Sign(t, alg, key, kid, headers, claims)
 }
 
 func randomString() string {
