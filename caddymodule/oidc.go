@@ -255,9 +255,7 @@ func (h *Handler) provisionOIDC(ctx caddy.Context, sm StoreModule, cfg *flow.Con
 		if o.EndSession {
 			routes.endSession = append(routes.endSession, rcv)
 		}
-		if o.BackChannel != "" {
-			rcv.Prefetch()
-		}
+		rcv.Prefetch()
 	}
 	if len(routes.endSession) > 0 {
 		cfg.EndSession = routes.endSessionURL

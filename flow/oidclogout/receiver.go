@@ -168,15 +168,23 @@ func New(cfg Config) (*Receiver, error) {
 // Issuer is the configured issuer.
 func (rcv *Receiver) Issuer() string { return rcv.cfg.Issuer }
 
-// Prefetch fetches discovery and the keys in the background, so the first
-// logout token does not wait for them. Failures are logged and retried on
-// use.
+// Prefetch fetches what the receiver will need (discovery, for the keys or
+// the end_session_endpoint, and the keys when it takes logout tokens) in
+// the background, so the first logout does not wait for them. Failures
+// are logged and retried on use.
 func (rcv *Receiver) Prefetch() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*rcv.cfg.FetchTimeout)
 		defer cancel()
-		if _, _, err := rcv.validator.keys.(*keySet).current(ctx, false); err != nil {
-			rcv.cfg.Logger.Warn("could not fetch the issuer's signing keys yet; retrying when a logout token arrives",
+		var err error
+		switch {
+		case rcv.cfg.Sessions != nil:
+			_, _, err = rcv.validator.keys.(*keySet).current(ctx, false)
+		case rcv.cfg.EndSession && rcv.cfg.EndSessionURL == "":
+			_, err = rcv.discovery.get(ctx)
+		}
+		if err != nil {
+			rcv.cfg.Logger.Warn("could not fetch the provider's discovery document or keys yet; retrying on use",
 				zap.String("issuer", rcv.cfg.Issuer), zap.Error(err))
 		}
 	}()
