@@ -155,7 +155,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 		return trusted
 	}
-	if err := h.provisionOIDC(ctx, storeModule, &cfg, h.oidcOwners(), h.oidcIDToken()); err != nil {
+	if err := h.provisionOIDC(ctx, storeModule, &cfg, h.oidcOwners(&cfg), h.oidcIDToken()); err != nil {
 		return err
 	}
 	if h.gateway, err = flow.New(cfg); err != nil {

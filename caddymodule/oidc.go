@@ -466,8 +466,43 @@ func (oidcObserver) BackChannel(accepted bool, reason oidclogout.Reason, revoked
 
 func (oidcObserver) FrontChannel(result string) { oidcFrontTotal.WithLabelValues(result).Inc() }
 
-// oidcOwners is how the receivers find sessions by their owner.
-func (h *Handler) oidcOwners() ownerLookup { return nil }
+// oidcOwners is how the receivers find sessions by their owner: the
+// owners the identity block records (nil without it).
+func (h *Handler) oidcOwners(cfg *flow.Config) ownerLookup {
+	if cfg.Owners == nil {
+		return nil
+	}
+	lifetime := cfg.SessionLifetime
+	if lifetime <= 0 {
+		lifetime = flow.DefaultSessionLifetime
+	}
+	return ownersLookup{owners: cfg.Owners, lifetime: lifetime}
+}
+
+// ownersLookup finds and revokes sessions through the recorded owners, on
+// every node that shares the store.
+type ownersLookup struct {
+	owners   *session.Owners
+	lifetime time.Duration
+}
+
+func (o ownersLookup) RevokeIssuerSession(ctx context.Context, iss, sid string) (int, error) {
+	return o.owners.RevokeOwner(ctx, session.ByIssuerSession(iss, sid), session.RevokeOwnerOptions{Lifetime: o.lifetime})
+}
+
+func (o ownersLookup) RevokeIssuerSubject(ctx context.Context, iss, sub string) (int, error) {
+	return o.owners.RevokeOwner(ctx, session.ByIssuerSubject(iss, sub), session.RevokeOwnerOptions{Lifetime: o.lifetime})
+}
+
+// OwnerOf implements ownerLookup. A store that cannot answer counts as no
+// record: the front channel then ends no session named in its URL.
+func (o ownersLookup) OwnerOf(ctx context.Context, id session.ID) (iss, sid string, ok bool) {
+	rec, ok, err := o.owners.OwnerOf(ctx, id)
+	if err != nil || !ok {
+		return "", "", false
+	}
+	return rec.Owner.Issuer, rec.Owner.SessionID, true
+}
 
 // oidcIDToken is the identity block's id_token placeholder.
 func (h *Handler) oidcIDToken() string { return "" }
