@@ -18,7 +18,7 @@ import (
 // performAs opens a logout URL with the cookie, as a JSON client.
 func performAs(t *testing.T, logoutURL, cookie string) (*http.Response, []byte) {
 	t.Helper()
-	return e2e.Do(t, http.DefaultClient, "GET", logoutURL, http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
+	return e2e.Do(t, e2e.OneShot, "GET", logoutURL, http.Header{"Cookie": {cookie}, "Accept": {"application/json"}}, "")
 }
 
 // TestKeys_RotationAcrossReloads: a logout URL issued under key A still
@@ -52,7 +52,7 @@ func TestKeys_RotationAcrossReloads(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(e2e.DecodeError(t, body).Error.Reason, "does not match the session cookie") {
 		t.Fatalf("URL of key A after the reload to `B`: %s %s", resp.Status, body)
 	}
-	if _, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/page"), http.Header{"Cookie": {y}}, ""); e2e.Seen(t, body).Cookie != y {
+	if _, body := e2e.Do(t, e2e.OneShot, "GET", p.URL("/page"), http.Header{"Cookie": {y}}, ""); e2e.Seen(t, body).Cookie != y {
 		t.Fatal("the refused URL logged its session out")
 	}
 	if resp, body := performAs(t, underB.LogoutURL, z); resp.StatusCode != http.StatusNoContent {

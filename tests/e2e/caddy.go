@@ -89,13 +89,12 @@ func FreePort(t testing.TB) int { return testutil.FreePort(t) }
 // Caddy is one running Caddy process.
 type Caddy struct {
 	t         testing.TB
-	cmd       *exec.Cmd
-	DataHome  string // XDG_DATA_HOME: the bolt file and generated key live here
+	proc      *Process // the current run; a restart makes a new one
+	DataHome  string   // XDG_DATA_HOME: the bolt file and generated key live here
 	AdminPort int
 	Port      int
 	Config    string
-	Logs      *testutil.SyncBuffer
-	exited    chan struct{}
+	Logs      *testutil.SyncBuffer // the current run's output
 	// Env is added to the process's environment (placeholders such as
 	// {env.X}); set it before Start.
 	Env []string
@@ -144,9 +143,7 @@ func RunCaddy(t testing.TB, dataHome, config string, adminPort, port int, env ..
 // NewCaddy prepares a Caddy process without starting it; it is stopped
 // when the test ends.
 func NewCaddy(t testing.TB, dataHome, config string, adminPort, port int) *Caddy {
-	p := &Caddy{t: t, DataHome: dataHome, AdminPort: adminPort, Port: port, Config: config}
-	t.Cleanup(p.Stop)
-	return p
+	return &Caddy{t: t, DataHome: dataHome, AdminPort: adminPort, Port: port, Config: config}
 }
 
 // Start starts the process and waits until it serves.
@@ -166,71 +163,33 @@ func (p *Caddy) Launch() {
 	if err := os.WriteFile(file, []byte(p.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.Logs = &testutil.SyncBuffer{}
-	p.cmd = exec.Command(Bin, "run", "--config", file, "--adapter", "caddyfile")
-	p.cmd.Env = append(os.Environ(),
+	cmd := exec.Command(Bin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(),
 		"XDG_DATA_HOME="+p.DataHome,
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"HOME="+dir,
 	)
-	p.cmd.Env = append(p.cmd.Env, p.Env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.exited = make(chan struct{})
-	go func() { p.cmd.Wait(); close(p.exited) }()
+	cmd.Env = append(cmd.Env, p.Env...)
+	p.proc = StartProcess(t, "caddy", cmd)
+	p.Logs = p.proc.Logs
 }
 
 // WaitReady polls the admin API and then the site until both answer.
 func (p *Caddy) WaitReady() {
-	t := p.t
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, addr := range []string{fmt.Sprintf("http://127.0.0.1:%d/config/", p.AdminPort), p.URL("/")} {
-		for {
-			resp, err := http.Get(addr)
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			select {
-			case <-p.exited:
-				t.Fatalf("caddy exited during start:\n%s", p.Logs.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("caddy not ready at %s: %v\n%s", addr, err, p.Logs.String())
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
+	p.t.Helper()
+	p.proc.WaitHTTP(p.t, 20*time.Second, nil, p.AdminURL("/config/"), p.URL("/"))
 }
 
-// Exited is closed when the process has exited.
-func (p *Caddy) Exited() <-chan struct{} { return p.exited }
+// Exited is closed when the current run has exited.
+func (p *Caddy) Exited() <-chan struct{} { return p.proc.Exited() }
 
 // Kill stops Caddy the hard way: no Cleanup, no graceful close.
-func (p *Caddy) Kill() {
-	p.cmd.Process.Kill()
-	<-p.exited
-}
+func (p *Caddy) Kill() { p.proc.Kill() }
 
 // Stop stops Caddy gracefully (killing it after 10 s).
 func (p *Caddy) Stop() {
-	if p.exited == nil {
-		return // never launched
-	}
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.Kill()
+	if p.proc != nil {
+		p.proc.Stop()
 	}
 }
 
@@ -241,9 +200,9 @@ func (p *Caddy) Restart() {
 
 // Reload loads a new Caddyfile through the admin API, as `caddy reload` does.
 func (p *Caddy) Reload(caddyfile string) error {
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", p.AdminPort), strings.NewReader(caddyfile))
+	req, _ := http.NewRequest(http.MethodPost, p.AdminURL("/load"), strings.NewReader(caddyfile))
 	req.Header.Set("Content-Type", "text/caddyfile")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := OneShot.Do(req)
 	if err != nil {
 		return err
 	}
@@ -280,22 +239,15 @@ func MustFail(t testing.TB, dataHome, config string) string {
 	}
 	cmd := exec.Command(Bin, "run", "--config", file, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dataHome, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
-	logs := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	proc := StartProcess(t, "caddy", cmd)
 	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("caddy exited cleanly with a config that should not load:\n%s", logs.String())
+	case <-proc.Exited():
+		if cmd.ProcessState.Success() {
+			t.Fatalf("caddy exited cleanly with a config that should not load:\n%s", proc.Logs.String())
 		}
 	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("caddy kept running with a config that should not load:\n%s", logs.String())
+		proc.Kill()
+		t.Fatalf("caddy kept running with a config that should not load:\n%s", proc.Logs.String())
 	}
-	return logs.String()
+	return proc.Logs.String()
 }

@@ -25,8 +25,6 @@ type Kratos struct {
 	PublicPort, AdminPort int
 	CookieName            string // the session cookie's name
 	Logs                  *testutil.SyncBuffer
-	cmd                   *exec.Cmd
-	exited                chan struct{}
 }
 
 // KratosConfig is the part of Kratos's configuration that mirrors a
@@ -74,7 +72,7 @@ func StartKratos(t testing.TB, cfg KratosConfig) *Kratos {
 	if cfg.CookieName == "" {
 		cfg.CookieName = "ory_kratos_session"
 	}
-	k := &Kratos{PublicPort: FreePort(t), AdminPort: FreePort(t), CookieName: cfg.CookieName, Logs: &testutil.SyncBuffer{}}
+	k := &Kratos{PublicPort: FreePort(t), AdminPort: FreePort(t), CookieName: cfg.CookieName}
 	dir := t.TempDir()
 	schema := filepath.Join(dir, "identity.schema.json")
 	if err := os.WriteFile(schema, []byte(identitySchema), 0o644); err != nil {
@@ -126,57 +124,12 @@ func StartKratos(t testing.TB, cfg KratosConfig) *Kratos {
 	}
 	// --dev: plain-HTTP cookies on loopback; --sqa-opt-out: no telemetry
 	// (there is no network to send it to).
-	k.cmd = exec.Command(bin, "serve", "--dev", "--watch-courier=false", "--sqa-opt-out", "-c", file)
-	k.cmd.Env = append(os.Environ(), "HOME="+dir)
-	k.cmd.Stdout, k.cmd.Stderr = k.Logs, k.Logs
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	k.exited = make(chan struct{})
-	go func() { k.cmd.Wait(); close(k.exited) }()
-	t.Cleanup(k.stop)
-	k.waitReady(t)
+	cmd := exec.Command(bin, "serve", "--dev", "--watch-courier=false", "--sqa-opt-out", "-c", file)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	proc := StartProcess(t, "kratos", cmd)
+	k.Logs = proc.Logs
+	proc.WaitHTTP(t, 30*time.Second, StatusOK, k.PublicURL("/health/ready"), k.AdminURL("/admin/health/ready"))
 	return k
-}
-
-func (k *Kratos) waitReady(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for _, addr := range []string{k.PublicURL("/health/ready"), k.AdminURL("/admin/health/ready")} {
-		for {
-			resp, err := http.Get(addr)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			select {
-			case <-k.exited:
-				t.Fatalf("kratos exited during start:\n%s", k.Logs.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("kratos not ready at %s: %v\n%s", addr, err, k.Logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-func (k *Kratos) stop() {
-	select {
-	case <-k.exited:
-		return
-	default:
-	}
-	k.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-k.exited:
-	case <-time.After(10 * time.Second):
-		k.cmd.Process.Kill()
-		<-k.exited
-	}
 }
 
 // PublicURL is path on Kratos's public API (its serve.public.base_url).
