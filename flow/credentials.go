@@ -5,9 +5,7 @@ import (
 	"net/textproto"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/caddy-logout/caddy-logout/session"
 )
@@ -24,6 +22,9 @@ type credentialKind uint8
 const (
 	fromCookie credentialKind = iota
 	fromChunkedCookie
+	// fromUnreadableCookie: a likely reading of a Cookie header piece the
+	// guard drops as not clean; checked so that on_revoked applies.
+	fromUnreadableCookie
 	fromTokenHeader
 	fromBearer
 )
@@ -39,167 +40,53 @@ type credential struct {
 // id is the session the credential names. Cookie values are decoded first,
 // as apps decode them (see session.CookieID); tokens are taken as sent.
 func (c credential) id() session.ID {
-	if c.kind == fromCookie || c.kind == fromChunkedCookie {
+	if c.isCookie() {
 		return session.CookieID(c.value)
 	}
 	return session.IDOf(c.value)
 }
 
-func (c credential) isCookie() bool { return c.kind == fromCookie || c.kind == fromChunkedCookie }
-
-// eachCookie calls fn for every cookie in the request's Cookie headers, in
-// order, without allocating. Values are unquoted as net/http does.
-// fn returns false to stop.
-func eachCookie(h http.Header, fn func(name, value string) bool) {
-	eachCookiePair(h, func(name, value, _ string) bool { return fn(name, value) })
-}
-
-// eachCookiePair is eachCookie that also passes the pair as it was sent.
-// Pairs are split on ',' as well as ';': older cookie parsers (RFC 2109)
-// still do, and a revoked cookie hidden behind a comma must not reach them.
-// No valid cookie value contains a comma.
-func eachCookiePair(h http.Header, fn func(name, value, raw string) bool) {
-	eachCookiePairIn(h["Cookie"], fn)
-}
-
-// eachCookiePairIn is eachCookiePair over the Cookie header's lines. It
-// runs on every request that carries cookies, so it uses the vectorised
-// strings.IndexByte (strings.IndexAny builds a byte set on each call).
-func eachCookiePairIn(lines []string, fn func(name, value, raw string) bool) {
-	for _, line := range lines {
-		for len(line) > 0 {
-			var pair string
-			if i := indexCookieSep(line); i >= 0 {
-				pair, line = line[:i], line[i+1:]
-			} else {
-				pair, line = line, ""
-			}
-			pair = trimSpace(pair)
-			eq := strings.IndexByte(pair, '=')
-			if eq < 0 {
-				continue
-			}
-			name, value := trimSpace(pair[:eq]), trimSpace(pair[eq+1:])
-			if name == "" {
-				continue
-			}
-			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-				value = value[1 : len(value)-1]
-			}
-			if !fn(name, value, pair) {
-				return
-			}
-		}
-	}
-}
-
-// indexCookieSep is strings.IndexAny(s, ";,").
-func indexCookieSep(s string) int {
-	i := strings.IndexByte(s, ';')
-	if i < 0 {
-		return strings.IndexByte(s, ',')
-	}
-	if j := strings.IndexByte(s[:i], ','); j >= 0 {
-		return j
-	}
-	return i
-}
-
-// trimSpace is strings.TrimSpace with the common case (ASCII at both ends)
-// inlined; it hands anything else to strings.TrimSpace, so the result is
-// always the same.
-func trimSpace(s string) string {
-	for len(s) > 0 && isASCIISpace(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isASCIISpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	if len(s) > 0 && (s[0] >= utf8.RuneSelf || s[len(s)-1] >= utf8.RuneSelf) {
-		return strings.TrimSpace(s)
-	}
-	return s
-}
-
-func isASCIISpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
-}
-
-// sameCookieName reports whether an app could read cookie as the
-// configured name: some frameworks compare names case-insensitively
-// (ASP.NET) and PHP turns '.' and ' ' in names into '_'. Matching more
-// spellings than one app would only means checking more cookies.
-func sameCookieName(cookie, name string) bool {
-	if len(cookie) != len(name) {
-		return false
-	}
-	for i := 0; i < len(cookie); i++ {
-		if foldNameByte(cookie[i]) != foldNameByte(name[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func foldNameByte(c byte) byte {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	case c == '.' || c == ' ':
-		return '_'
-	}
-	return c
-}
-
-// chunkIndex reports whether cookie is a chunk of base: `base.N` or
-// `base_N` (the two conventions in use for cookies split over 4 KiB).
-func chunkIndex(cookie, base string) (int, bool) {
-	if len(cookie) < len(base)+2 || !sameCookieName(cookie[:len(base)], base) {
-		return 0, false
-	}
-	sep := cookie[len(base)]
-	if sep != '.' && sep != '_' {
-		return 0, false
-	}
-	n, err := strconv.Atoi(cookie[len(base)+1:])
-	if err != nil || n < 0 || n > 99 {
-		return 0, false
-	}
-	return n, true
+func (c credential) isCookie() bool {
+	return c.kind == fromCookie || c.kind == fromChunkedCookie || c.kind == fromUnreadableCookie
 }
 
 // eachCredential calls fn for every configured credential the request
 // carries, in the one order used for both lookup and revocation: cookies in
 // configured order (every occurrence, since apps differ in which duplicate
 // they read), then the token header, then Authorization: Bearer (every
-// value of each).
+// value of each). Only clean pieces of the Cookie header are credentials
+// here: the others never reach the app (see eachUnreadableCookie). It
+// reports whether the Cookie header has pieces that are not clean.
 // It allocates only for chunked cookies. fn returns false to stop.
-func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
+func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (unclean bool) {
 	if lines := r.Header["Cookie"]; len(lines) > 0 {
 		for _, name := range g.cfg.Cookies {
 			// One pass finds the cookie and notices chunks of it; only a
 			// request that has chunks pays for joining them.
 			stop, chunked := false, false
-			eachCookiePairIn(lines, func(n, v, _ string) bool {
-				if v != "" && sameCookieName(n, name) {
-					stop = !fn(credential{kind: fromCookie, name: name, value: v})
-				} else if !chunked {
-					_, chunked = chunkIndex(n, name)
+			eachCookiePiece(lines, func(p cookiePiece) bool {
+				switch {
+				case !p.clean:
+					unclean = true
+				case p.value != "" && sameCookieName(p.name, name):
+					stop = !fn(credential{kind: fromCookie, name: name, value: p.value})
+				case !chunked:
+					_, chunked = chunkIndex(p.name, name)
 				}
 				return !stop
 			})
 			if stop {
-				return
+				return unclean
 			}
 			if !chunked {
 				continue
 			}
-			if first, last, ok := joinedChunks(r.Header, name); ok {
+			if first, last, ok := joinedChunks(lines, name); ok {
 				if !fn(credential{kind: fromChunkedCookie, name: name, value: first}) {
-					return
+					return unclean
 				}
 				if last != first && !fn(credential{kind: fromChunkedCookie, name: name, value: last}) {
-					return
+					return unclean
 				}
 			}
 		}
@@ -209,15 +96,42 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) {
 	for _, name := range g.tokenHeaders {
 		for _, v := range r.Header[name] {
 			if v != "" && !fn(credential{kind: fromTokenHeader, name: name, value: v}) {
-				return
+				return unclean
 			}
 		}
 	}
 	for _, h := range r.Header["Authorization"] {
 		if v, ok := bearerToken(h); ok && !fn(credential{kind: fromBearer, name: "Authorization", value: v}) {
-			return
+			return unclean
 		}
 	}
+	return unclean
+}
+
+// eachUnreadableCookie finds the pieces of the Cookie header that are not
+// clean but that some framework could read as a session cookie (see
+// mentions), and calls fn with each likely reading of them. It reports
+// whether there was any such piece: the app must then get a header
+// without it (forwardCookies). fn returns false to stop.
+func (g *Gateway) eachUnreadableCookie(lines []string, fn func(credential) bool) (found bool) {
+	eachCookiePiece(lines, func(p cookiePiece) bool {
+		if p.clean {
+			return true
+		}
+		for _, name := range g.cfg.Cookies {
+			if !mentions(p.text, name) {
+				continue
+			}
+			found = true
+			if !unreadableReadings(p.text, name, func(v string) bool {
+				return fn(credential{kind: fromUnreadableCookie, name: name, value: v})
+			}) {
+				return false
+			}
+		}
+		return true
+	})
+	return found
 }
 
 // primaryCookie is the session cookie the browser flow binds its logout
@@ -239,15 +153,15 @@ func (g *Gateway) primaryCookie(r *http.Request) (credential, bool) {
 // which copy they keep, so it returns both readings: every first copy, and
 // every last one (equal when nothing repeats). It reports false when there
 // are no chunks.
-func joinedChunks(h http.Header, base string) (first, last string, ok bool) {
+func joinedChunks(lines []string, base string) (first, last string, ok bool) {
 	type chunk struct {
 		i int
 		v string
 	}
 	var chunks []chunk
-	eachCookie(h, func(n, v string) bool {
-		if i, ok := chunkIndex(n, base); ok {
-			chunks = append(chunks, chunk{i, v})
+	eachCookiePiece(lines, func(p cookiePiece) bool {
+		if i, ok := chunkIndex(p.name, base); ok && p.clean {
+			chunks = append(chunks, chunk{i, p.value})
 		}
 		return true
 	})
@@ -287,10 +201,13 @@ func bearerToken(h string) (string, bool) {
 // maxRelatedNames deleted, not a response of thousands of headers.
 func relatedNames(h http.Header, base string) []string {
 	var names []string
-	eachCookie(h, func(n, _ string) bool {
-		_, chunk := chunkIndex(n, base)
-		if (chunk || sameCookieName(n, base) && n != base) && !slices.Contains(names, n) {
-			names = append(names, n)
+	eachCookiePiece(h["Cookie"], func(p cookiePiece) bool {
+		if !p.clean {
+			return true // no valid name to delete it by; it never reaches the app
+		}
+		_, chunk := chunkIndex(p.name, base)
+		if (chunk || sameCookieName(p.name, base) && p.name != base) && !slices.Contains(names, p.name) {
+			names = append(names, p.name)
 		}
 		return len(names) < maxRelatedNames
 	})
@@ -301,28 +218,14 @@ func relatedNames(h http.Header, base string) []string {
 // in it): real clients send a few chunks, not hundreds.
 const maxRelatedNames = 32
 
-// stripCredential removes one credential from the request before the app
-// sees it: the app then treats the visitor as anonymous.
+// stripCredential removes a token from the request before the app sees
+// it; cookies go through forwardCookies.
 func stripCredential(r *http.Request, c credential) {
 	switch c.kind {
 	case fromTokenHeader:
 		r.Header.Del(c.name)
 	case fromBearer:
 		r.Header.Del("Authorization")
-	case fromCookie, fromChunkedCookie:
-		var kept []string
-		eachCookiePair(r.Header, func(n, _, raw string) bool {
-			_, chunk := chunkIndex(n, c.name)
-			if !sameCookieName(n, c.name) && !(c.kind == fromChunkedCookie && chunk) {
-				kept = append(kept, raw)
-			}
-			return true
-		})
-		if len(kept) == 0 {
-			r.Header.Del("Cookie")
-		} else {
-			r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
-		}
 	}
 }
 

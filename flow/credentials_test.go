@@ -43,7 +43,6 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 		{name: "dotted configured name", cookies: []string{"connect.sid"}, raw: "connect.sid=s%3Anode", want: "s:node"},
 		{name: "name in another case (ASP.NET reads it)", raw: "SID=abc", want: "abc"},
 		{name: "name as PHP mangles it", cookies: []string{"my.sess"}, raw: "my_sess=abc", want: "abc"},
-		{name: "comma-separated pairs (RFC 2109 parsers)", raw: "a=1,sid=abc", want: "abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +57,10 @@ func TestCredentials_SessionCookieLookup(t *testing.T) {
 }
 
 func TestCredentials_NotASessionCookie_Unauthorized(t *testing.T) {
-	for _, raw := range []string{"sid2=abc", "xsid=abc", "sid.x=abc", "sid.100=abc", "sid.-1=abc", "sid-0=abc", "sid", "=abc", "sid="} {
+	for _, raw := range []string{"sid2=abc", "xsid=abc", "sid.x=abc", "sid.100=abc", "sid.-1=abc", "sid-0=abc", "sid", "=abc", "sid=",
+		// Outside RFC 6265 frameworks disagree on what these are, so the
+		// guard never lets them reach the app and no logout binds to them.
+		"a=1,sid=abc", "a=1 sid=abc", `sid="a\bc"`, "sid=abc\xa0"} {
 		t.Run(raw, func(t *testing.T) {
 			h := newHarness(t)
 			assertNoSessionError(t, h.serve(get(browserPath, cookies(raw)), nil))

@@ -28,7 +28,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 	// Sessions whose owner this node has not recorded (with identity on).
 	var unknown [maxLearnedPerRequest]session.ID
 	nUnknown := 0
-	g.eachCredential(r, func(c credential) bool {
+	decide := func(c credential) bool {
 		v, id := g.check(r, c)
 		switch v {
 		case verdictRevoked:
@@ -40,15 +40,26 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			verdict = v
 			return false
 		}
-		if g.cfg.Owners != nil && nUnknown < len(unknown) && !g.cfg.Owners.Known(id, g.ownerPolicy) {
+		// A piece the app never gets is no session of the app's to learn.
+		if g.cfg.Owners != nil && c.kind != fromUnreadableCookie && nUnknown < len(unknown) && !g.cfg.Owners.Known(id, g.ownerPolicy) {
 			unknown[nUnknown] = id
 			nUnknown++
 		}
 		return true
-	})
+	}
+	unclean := g.eachCredential(r, decide)
+	// Pieces of the Cookie header that are not clean are looked at only
+	// when there are some, and only while the request may still go on.
+	unreadable := false
+	if unclean && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
+		unreadable = g.eachUnreadableCookie(r.Header["Cookie"], decide)
+	}
 
 	switch verdict {
 	case verdictPass:
+		if needsForwarding(r, unreadable) {
+			g.forwardCookies(r, nil)
+		}
 		if nUnknown > 0 {
 			return g.serveLearning(w, r, next, unknown[:nUnknown])
 		}
@@ -127,8 +138,6 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 	// Strip: the app sees an anonymous visitor. Credentials of another
 	// name or kind riding along stay; a valid cookie sharing the revoked
 	// one's name goes with it (the request is not worth untangling).
-	for _, c := range revoked {
-		stripCredential(r, c)
-	}
+	g.stripRevoked(r, revoked, len(r.Header["Cookie"]) > 0)
 	return next.ServeHTTP(w, r)
 }

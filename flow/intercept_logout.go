@@ -32,7 +32,7 @@ type interceptLogout struct {
 // says: the user asked to leave, and leaves); the others are to be revoked.
 func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 	lo := &interceptLogout{g: g, r: r, https: g.isHTTPS(r), crossSite: g.crossSite(r), revoked: map[session.ID]bool{}}
-	g.eachCredential(r, func(c credential) bool {
+	unclean := g.eachCredential(r, func(c credential) bool {
 		if len(c.value) > MaxCredentialLength {
 			return true
 		}
@@ -47,9 +47,9 @@ func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 		}
 		return true
 	})
-	for _, c := range lo.dead {
-		stripCredential(r, c)
-	}
+	// The app's logout sees the sessions it is about, and none that the
+	// guard cannot read.
+	g.stripRevoked(r, lo.dead, needsForwarding(r, unclean))
 	return lo
 }
 

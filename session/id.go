@@ -6,6 +6,7 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"unsafe"
 )
@@ -52,38 +53,116 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-// CookieID is the ID of a session cookie's value. Apps decode cookie
-// values before they look a session up (PHP with rawurldecode, Express with
-// decodeURIComponent), so to them `%61bc` is the same session as `abc`. The
-// ID is taken over the decoded value, so no re-spelling of a revoked cookie
-// gets past the guard. '+' and space count as one character (decoders
-// differ on '+': form decoding reads it as a space, cookie decoding keeps
-// it), so `a+b`, `a%2Bb`, `a%20b` are one session whichever an app uses;
-// that only merges spellings no single real cookie has. Invalid escapes
-// stay as they are, as both decoders leave them.
+// CookieID is the ID of a session cookie's value: the hash of the one
+// reading that every app's reading of it leads to, so that no re-spelling
+// of a revoked cookie is a new session to the guard while it is the old
+// one to the app.
 //
-// It does not allocate for values up to a few hundred bytes.
+// Apps do not take a cookie's value as sent. PHP and Rack percent-decode
+// it and read '+' as a space, Express's cookie parser percent-decodes it
+// (all or nothing) and strips the quotes around it, and cookie-parser
+// turns a value that starts with "j:" into the JSON value that follows.
+// Each of these readings is one step of canonicalCookie, which repeats
+// them until the value no longer changes; so the value as sent and every
+// app's reading of it end in the same place, however many layers of
+// encoding a client wraps around it. '+' and space count as one character
+// (decoders differ on '+'), quotes as nothing. That merges spellings no
+// single real cookie has, which only means refusing more of them.
+//
+// It does not allocate for values up to a few hundred bytes, nor for any
+// value without '%', '+', '"' or a "j:" prefix, which hashes as it is.
 func CookieID(value string) ID {
-	if strings.IndexByte(value, '%') < 0 && strings.IndexByte(value, '+') < 0 {
+	if !needsCanonicalCookie(value) {
 		return IDOf(value)
 	}
 	var stack [512]byte
-	buf := stack[:0]
-	if len(value) > len(stack) {
-		buf = make([]byte, 0, len(value))
+	return sha256.Sum256(canonicalCookie(stack[:0], value))
+}
+
+// maxCookieRounds bounds canonicalCookie. Apps decode a cookie once; a
+// client wrapping a revoked value in more layers than this has spelled it
+// in a way no app reads as the session anyway, since the browser's own
+// copy (what the app knows) never comes wrapped that deep.
+const maxCookieRounds = 8
+
+func needsCanonicalCookie(v string) bool {
+	return strings.IndexByte(v, '%') >= 0 || strings.IndexByte(v, '+') >= 0 ||
+		strings.IndexByte(v, '"') >= 0 || strings.HasPrefix(v, "j:")
+}
+
+// canonicalCookie appends to buf the value every reading of v leads to:
+// each round reads '+' as a space, strips one pair of quotes around the
+// value, decodes every valid %XX escape (either case; invalid ones stay,
+// as PHP leaves them) and replaces a "j:" JSON value with its reading, until
+// a round changes nothing.
+func canonicalCookie(buf []byte, v string) []byte {
+	b := append(buf, v...)
+	for range maxCookieRounds {
+		changed := false
+		for i, c := range b {
+			if c == '+' {
+				b[i] = ' '
+				changed = true
+			}
+		}
+		if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+			b = b[1 : len(b)-1]
+			changed = true
+		}
+		if n := percentDecodeInPlace(b); n < len(b) {
+			b = b[:n]
+			changed = true
+		}
+		if len(b) >= 2 && b[0] == 'j' && b[1] == ':' {
+			// A copy: the stack buffer must not escape to the JSON decoder.
+			if r, ok := jsonReading(string(b[2:])); ok {
+				b = append(b[:0], r...)
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
 	}
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if c == '%' && i+2 < len(value) && isHex(value[i+1]) && isHex(value[i+2]) {
-			c = unhex(value[i+1])<<4 | unhex(value[i+2])
+	return b
+}
+
+// percentDecodeInPlace decodes the valid %XX escapes of b into b and
+// returns the decoded length.
+func percentDecodeInPlace(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+			c = unhex(b[i+1])<<4 | unhex(b[i+2])
 			i += 2
 		}
-		if c == '+' {
-			c = ' '
-		}
-		buf = append(buf, c)
+		b[n] = c
+		n++
 	}
-	return sha256.Sum256(buf)
+	return n
+}
+
+// jsonReading is what Express's cookie-parser makes of the JSON after a
+// "j:" prefix: a string is that string; any other JSON value is read as
+// its canonical JSON (numbers as JavaScript prints them, object keys
+// sorted), which is also what JavaScript makes of a number used as a key.
+// It reports false for what is not JSON, which cookie-parser leaves as it is.
+func jsonReading(s string) (string, bool) {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return "", false
+	}
+	if s, ok := v.(string); ok {
+		return s, true
+	}
+	var out strings.Builder
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(out.String(), "\n"), true
 }
 
 func isHex(c byte) bool {

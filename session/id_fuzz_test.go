@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -8,42 +9,58 @@ import (
 	"github.com/caddy-logout/caddy-logout/session"
 )
 
-// FuzzCookieID checks CookieID against what apps do with a cookie value
-// (decode %XX once, leave invalid escapes alone; '+' and space are one
-// character, since decoders differ on '+'):
+// FuzzCookieID checks CookieID against what apps do with a cookie value,
+// with decoders written independently of it (net/url, encoding/json):
+//   - the value as sent and each app's reading of it are one session: PHP's
+//     and Rack's decoding (every valid %XX, '+' as a space; net/url's
+//     QueryUnescape where it accepts the value), Express's (all escapes or
+//     none, after stripping quotes; net/url's PathUnescape) and
+//     cookie-parser's JSON cookies ("j:" and JSON);
 //   - any spelling of a value y, with its '%' and '+' escaped and any other
 //     bytes escaped or not (either hex case, a space as '+' or "%20"), has
-//     the ID of y itself (with '+' as a space): no re-spelling of a revoked
-//     cookie is a new session;
-//   - a value with nothing to decode has the plain IDOf;
-//   - where net/url's QueryUnescape (an independent decoder) accepts the
-//     value, CookieID is the ID of its result;
-//   - a value containing '%' or '+' escaped once more is a different
-//     session: decoding happens once, as in apps.
+//     the ID of y itself: no re-spelling of a revoked cookie is a new
+//     session;
+//   - a value with nothing to decode has the plain IDOf.
 func FuzzCookieID(f *testing.F) {
 	for _, s := range []string{
 		"", "abc", "s:node.sig", "s%3Anode.sig", "a b", "a+b", "%zz", "100%", "%", "%4", "%%41",
 		"%2561", "\x00\xff", "caf\u00e9", strings.Repeat("%41", 300), strings.Repeat("x", 600),
+		`"abc"`, `"%22a%22"`, `j:"abc"`, "j:%22a%2541%22", `j:+"a"`, "j:1e2", `j:{"a":[1,"b"]}`, `%22j:\"x\"%22`,
 	} {
 		f.Add(s, []byte{0x55, 0xaa}, false)
 	}
 	f.Fuzz(func(t *testing.T, y string, mask []byte, upper bool) {
-		want := session.IDOf(strings.ReplaceAll(y, "+", " "))
-		enc := spell(y, mask, upper)
-		if got := session.CookieID(enc); got != want {
-			t.Fatalf("CookieID(%q) = %s, want the ID of %q (%s)", enc, got.Short(), y, want.Short())
+		id := session.CookieID(y)
+		readings := map[string]string{}
+		if dec, err := url.QueryUnescape(y); err == nil {
+			readings["PHP/Rack"] = dec
 		}
-		if !strings.ContainsAny(y, "%+") && session.CookieID(y) != want {
-			t.Fatalf("CookieID(%q) differs from IDOf with nothing to decode", y)
+		express := y
+		if len(express) >= 2 && express[0] == '"' && express[len(express)-1] == '"' {
+			express = express[1 : len(express)-1]
 		}
-		if dec, err := url.QueryUnescape(y); err == nil && session.CookieID(y) != session.IDOf(strings.ReplaceAll(dec, "+", " ")) {
-			t.Fatalf("CookieID(%q) is not the ID of %q", y, dec)
+		if dec, err := url.PathUnescape(express); err == nil {
+			express = dec
 		}
-		if strings.ContainsAny(y, "%+") {
-			twice := spell(enc, nil, upper) // escapes every '%' and '+' of enc
-			if session.CookieID(twice) == session.CookieID(enc) {
-				t.Fatalf("CookieID(%q) == CookieID(%q): decoded more than once", twice, enc)
+		readings["Express"] = express
+		if rest, ok := strings.CutPrefix(express, "j:"); ok {
+			var v any
+			if json.Unmarshal([]byte(rest), &v) == nil {
+				if s, ok := v.(string); ok {
+					readings["cookie-parser JSON"] = s
+				}
 			}
+		}
+		for app, r := range readings {
+			if session.CookieID(r) != id {
+				t.Fatalf("CookieID(%q) != CookieID(%q), %s's reading of it", y, r, app)
+			}
+		}
+		if enc := spell(y, mask, upper); session.CookieID(enc) != id {
+			t.Fatalf("CookieID(%q) != CookieID(%q), a spelling of it", enc, y)
+		}
+		if !strings.ContainsAny(y, `%+"`) && !strings.HasPrefix(y, "j:") && id != session.IDOf(y) {
+			t.Fatalf("CookieID(%q) differs from IDOf with nothing to decode", y)
 		}
 	})
 }

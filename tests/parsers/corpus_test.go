@@ -111,30 +111,34 @@ type context struct {
 	label  string
 	render func(pair string) string
 	others []string // other cookies' pairs it adds, kept whole
+	// canonical: the pair stays a pair of its own under RFC 6265 (the
+	// header may still come in several lines): a session the app may
+	// have must get through it unchanged.
+	canonical bool
 }
 
 func contexts() []context {
 	line := func(s string) string { return "Cookie: " + s + "\r\n" }
 	wp := "wordpress_test_cookie=WP Cookie check"
 	out := []context{
-		{"alone", func(p string) string { return line(p) }, nil},
-		{"after", func(p string) string { return line("a=1; " + p) }, []string{"a=1"}},
-		{"before", func(p string) string { return line(p + "; b=2") }, []string{"b=2"}},
-		{"tight", func(p string) string { return line("a=1;" + p + ";b=2") }, []string{"a=1", "b=2"}},
-		{"empty-pieces", func(p string) string { return line(";; " + p + " ;;") }, nil},
-		{"wordpress", func(p string) string { return line(wp + "; " + p) }, []string{wp}},
-		{"comma", func(p string) string { return line("a=1," + p) }, nil},
-		{"comma-space", func(p string) string { return line("a=1, " + p) }, nil},
-		{"dup-junk-first", func(p string) string { return line(sessionCookie + "=junk0; " + p) }, nil},
-		{"dup-junk-last", func(p string) string { return line(p + "; " + sessionCookie + "=junk1") }, nil},
-		{"two-lines", func(p string) string { return line("a=1") + line(p) }, []string{"a=1"}},
-		{"two-lines-first", func(p string) string { return line(p) + line("b=2") }, []string{"b=2"}},
-		{"obs-fold", func(p string) string { return "Cookie: a=1\r\n " + p + "\r\n" }, nil},
-		{"obs-fold-tab", func(p string) string { return "Cookie: a=1;\r\n\t" + p + "\r\n" }, nil},
-		{"lowercase-field", func(p string) string { return "cookie: " + p + "\r\n" }, nil},
+		{"alone", func(p string) string { return line(p) }, nil, true},
+		{"after", func(p string) string { return line("a=1; " + p) }, []string{"a=1"}, true},
+		{"before", func(p string) string { return line(p + "; b=2") }, []string{"b=2"}, true},
+		{"tight", func(p string) string { return line("a=1;" + p + ";b=2") }, []string{"a=1", "b=2"}, true},
+		{"empty-pieces", func(p string) string { return line(";; " + p + " ;;") }, nil, true},
+		{"wordpress", func(p string) string { return line(wp + "; " + p) }, []string{wp}, true},
+		{"comma", func(p string) string { return line("a=1," + p) }, nil, false},
+		{"comma-space", func(p string) string { return line("a=1, " + p) }, nil, false},
+		{"dup-junk-first", func(p string) string { return line(sessionCookie + "=junk0; " + p) }, nil, true},
+		{"dup-junk-last", func(p string) string { return line(p + "; " + sessionCookie + "=junk1") }, nil, true},
+		{"two-lines", func(p string) string { return line("a=1") + line(p) }, []string{"a=1"}, true},
+		{"two-lines-first", func(p string) string { return line(p) + line("b=2") }, []string{"b=2"}, true},
+		{"obs-fold", func(p string) string { return "Cookie: a=1\r\n " + p + "\r\n" }, nil, false},
+		{"obs-fold-tab", func(p string) string { return "Cookie: a=1;\r\n\t" + p + "\r\n" }, nil, false},
+		{"lowercase-field", func(p string) string { return "cookie: " + p + "\r\n" }, nil, true},
 	}
 	for _, b := range []string{" ", "  ", "\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\xa0"} {
-		out = append(out, context{"ws-" + fmt.Sprintf("%x", b), func(p string) string { return line("a=1" + b + p) }, nil})
+		out = append(out, context{"ws-" + fmt.Sprintf("%x", b), func(p string) string { return line("a=1" + b + p) }, nil, false})
 	}
 	return out
 }
@@ -168,6 +172,28 @@ func corpus(v string, seed uint64, size int) []spelling {
 		add(names[r.IntN(len(names))], values[r.IntN(len(values))], ctxs[r.IntN(len(ctxs))])
 	}
 	return out
+}
+
+// cleanPair reports whether name=value keeps to RFC 6265's grammar: a
+// token, '=', cookie-octets (optionally in double quotes).
+func cleanPair(name, value string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`",;\`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // interestingPositions are where single-character re-spellings are tried:

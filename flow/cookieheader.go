@@ -1,0 +1,148 @@
+package flow
+
+import (
+	"strings"
+)
+
+// What the app sees of the Cookie header.
+//
+// Frameworks agree on how to read a Cookie header only where it keeps to
+// RFC 6265: pairs separated by "; ", each a token name, '=', and a value of
+// cookie-octets (optionally in double quotes). Outside that grammar each
+// reads its own way: Python's http.cookies splits pairs on whitespace and
+// unescapes backslashes inside quotes, WSGI servers trim Latin-1 spaces,
+// PHP reads "s[id" as "s_id", Express turns `j:"..."` into JSON, and the
+// next framework will have a quirk of its own. So the guard does not try
+// to read such pieces the way every framework might. It forwards what it
+// has understood and nothing else:
+//
+//   - a clean piece (the grammar above) is read as every framework reads
+//     it; a session cookie's value is checked under every decoding apps
+//     apply to it (session.CookieID), and any other cookie passes byte for
+//     byte;
+//   - a piece outside the grammar that some framework could read as a
+//     session cookie (it names one in any spelling, see mentions) never
+//     reaches the app: the guard cannot be sure which session it is. When
+//     one of its likely readings is a revoked session, on_revoked applies
+//     as for any revoked cookie; otherwise it is only dropped;
+//   - anything else passes byte for byte (an app's own odd cookies, such
+//     as WordPress's `wordpress_test_cookie=WP Cookie check`);
+//   - several Cookie lines become one, joined by "; " as HTTP/2 joins
+//     cookie crumbs, so the app never splits or joins them its own way.
+//
+// A header with nothing to drop and one line reaches the app untouched;
+// the scan that decides it does not allocate.
+
+// cookiePiece is one piece of a Cookie header: what lies between two
+// semicolons (or a line's ends), without the spaces and tabs around it.
+type cookiePiece struct {
+	text  string // the piece as sent
+	name  string // a clean piece's name
+	value string // a clean piece's value, without the quotes around it
+	// clean: a token name, '=', and cookie-octets, optionally in quotes.
+	// Every parser reads such a piece as this one name and this one value.
+	clean bool
+}
+
+// eachCookiePiece calls fn for every piece of the Cookie header lines, in
+// order, without allocating; empty pieces are skipped. fn returns false to
+// stop.
+func eachCookiePiece(lines []string, fn func(cookiePiece) bool) {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var text string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				text, line = line[:i], line[i+1:]
+			} else {
+				text, line = line, ""
+			}
+			if text = trimBlanks(text); text != "" && !fn(parseCookiePiece(text)) {
+				return
+			}
+		}
+	}
+}
+
+// parseCookiePiece reads one piece of a Cookie header.
+func parseCookiePiece(text string) cookiePiece {
+	p := cookiePiece{text: text}
+	eq := strings.IndexByte(text, '=')
+	if eq <= 0 || !isToken(text[:eq]) {
+		return p
+	}
+	value := text[eq+1:]
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	if !cookieOctets(value) {
+		return p
+	}
+	p.name, p.value, p.clean = text[:eq], value, true
+	return p
+}
+
+// trimBlanks trims the spaces and tabs that RFC 6265 allows around a
+// pair. Other whitespace stays, and makes the piece unclean.
+func trimBlanks(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// isToken reports whether s is an RFC 9110 token (what a cookie name is).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenByte[s[i]] {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// cookieOctets reports whether s is all RFC 6265 cookie-octets: printable
+// ASCII but space, '"', ',', ';' and '\'. Values are most of a Cookie
+// header, so it checks eight bytes at a time: every request with cookies
+// runs it.
+func cookieOctets(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if hasNonCookieOctet(x) {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if !cookieOctet[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasNonCookieOctet reports whether any of the eight bytes in x is not a
+// cookie-octet. Each test is exact about whether some byte matches (the
+// usual SWAR bit tricks, where borrows and carries start only at a byte
+// that matches): a byte below 0x21, a byte of 0x7f or more, or one of '"',
+// ',', ';', '\'.
+func hasNonCookieOctet(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - ones*0x21) &^ x
+	above := x | (x + ones)
+	return (below|above|zeroByte(x^(ones*'"'))|zeroByte(x^(ones*','))|zeroByte(x^(ones*';'))|zeroByte(x^(ones*'\\')))&highs != 0
+}
+
+// zeroByte has a high bit set in some byte when a byte of x is zero.
+func zeroByte(x uint64) uint64 { return (x - 0x0101010101010101) &^ x }
+
+var tokenByte, cookieOctet = func() (token, octet [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		token[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, rune(c))
+		octet[c] = !strings.ContainsRune(`",;\`, rune(c))
+	}
+	return token, octet
+}()
