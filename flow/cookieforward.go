@@ -61,16 +61,9 @@ func (g *Gateway) forwardPiece(p cookiePiece, stripped []string) (string, bool) 
 		return p.text, true
 	}
 	for _, name := range stripped {
-		if _, chunk := chunkIndex(p.name, name); chunk || sameCookieName(p.name, name) {
+		if _, chunk := chunkIndex(p.name(), name); chunk || sameCookieName(p.name(), name) {
 			return "", false
 		}
 	}
 	return p.text, true
-}
-
-// needsForwarding reports whether the app must get a rewritten Cookie
-// header even with nothing revoked: it has pieces the guard cannot vouch
-// for, or it comes in several lines.
-func needsForwarding(r *http.Request, unreadable bool) bool {
-	return unreadable || len(r.Header["Cookie"]) > 1
 }

@@ -35,13 +35,26 @@ import (
 
 // cookiePiece is one piece of a Cookie header: what lies between two
 // semicolons (or a line's ends), without the spaces and tabs around it.
+// It is small, since the scan hands one over for every cookie of every
+// request.
 type cookiePiece struct {
-	text  string // the piece as sent
-	name  string // a clean piece's name
-	value string // a clean piece's value, without the quotes around it
+	text string // the piece as sent
+	eq   int32  // index of the first '=' in text; meaningful when clean
 	// clean: a token name, '=', and cookie-octets, optionally in quotes.
 	// Every parser reads such a piece as this one name and this one value.
-	clean bool
+	clean  bool
+	quoted bool // a clean piece's value is in double quotes
+}
+
+// name is a clean piece's name.
+func (p cookiePiece) name() string { return p.text[:p.eq] }
+
+// value is a clean piece's value, without the quotes around it.
+func (p cookiePiece) value() string {
+	if p.quoted {
+		return p.text[p.eq+2 : len(p.text)-1]
+	}
+	return p.text[p.eq+1:]
 }
 
 // eachCookiePiece calls fn for every piece of the Cookie header lines, in
@@ -65,20 +78,16 @@ func eachCookiePiece(lines []string, fn func(cookiePiece) bool) {
 
 // parseCookiePiece reads one piece of a Cookie header.
 func parseCookiePiece(text string) cookiePiece {
-	p := cookiePiece{text: text}
 	eq := strings.IndexByte(text, '=')
-	if eq <= 0 || !isToken(text[:eq]) {
-		return p
+	if eq <= 0 || eq >= 1<<31-1 || !isToken(text[:eq]) {
+		return cookiePiece{text: text}
 	}
 	value := text[eq+1:]
-	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+	quoted := len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"'
+	if quoted {
 		value = value[1 : len(value)-1]
 	}
-	if !cookieOctets(value) {
-		return p
-	}
-	p.name, p.value, p.clean = text[:eq], value, true
-	return p
+	return cookiePiece{text: text, eq: int32(eq), clean: cookieOctets(value), quoted: quoted}
 }
 
 // trimBlanks trims the spaces and tabs that RFC 6265 allows around a
@@ -108,20 +117,29 @@ func isToken(s string) bool {
 // header, so it checks eight bytes at a time: every request with cookies
 // runs it.
 func cookieOctets(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if hasNonCookieOctet(x) {
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if !cookieOctet[s[i]] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i+8 <= len(s); i += 8 {
+		if hasNonCookieOctet(load64(s[i:])) {
 			return false
 		}
 	}
-	for ; i < len(s); i++ {
-		if !cookieOctet[s[i]] {
-			return false
-		}
-	}
-	return true
+	// The tail: the last eight bytes, overlapping what was checked.
+	return !hasNonCookieOctet(load64(s[len(s)-8:]))
+}
+
+// load64 reads the first eight bytes of s (little-endian; the compiler
+// makes it one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // hasNonCookieOctet reports whether any of the eight bytes in x is not a

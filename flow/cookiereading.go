@@ -16,8 +16,10 @@ import (
 // sameCookieName reports whether an app could read cookie as the
 // configured name.
 func sameCookieName(cookie, name string) bool {
-	if len(cookie) == len(name) && foldedEqual(cookie, name) {
-		return true
+	// Decoding only shortens a name, so a name no longer than the
+	// configured one is compared as it is.
+	if len(cookie) <= len(name) {
+		return foldedEqual(cookie, name)
 	}
 	if strings.IndexByte(cookie, '%') < 0 {
 		return false
@@ -51,6 +53,9 @@ func foldNameByte(c byte) byte {
 // chunkIndex reports whether cookie is a chunk of base: `base.N` or
 // `base_N` (the two conventions in use for cookies split over 4 KiB).
 func chunkIndex(cookie, base string) (int, bool) {
+	if len(cookie) < len(base)+2 {
+		return 0, false
+	}
 	if strings.IndexByte(cookie, '%') >= 0 {
 		var stack [64]byte
 		cookie = string(unescapeName(stack[:0], cookie))

@@ -56,10 +56,11 @@ func (c credential) isCookie() bool {
 // they read), then the token header, then Authorization: Bearer (every
 // value of each). Only clean pieces of the Cookie header are credentials
 // here: the others never reach the app (see eachUnreadableCookie). It
-// reports whether the Cookie header has pieces that are not clean.
+// reports the shape of the Cookie header it saw.
 // It allocates only for chunked cookies. fn returns false to stop.
-func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (unclean bool) {
+func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (shape cookieShape) {
 	if lines := r.Header["Cookie"]; len(lines) > 0 {
+		shape.lines = len(lines)
 		for _, name := range g.cfg.Cookies {
 			// One pass finds the cookie and notices chunks of it; only a
 			// request that has chunks pays for joining them.
@@ -67,26 +68,26 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (unc
 			eachCookiePiece(lines, func(p cookiePiece) bool {
 				switch {
 				case !p.clean:
-					unclean = true
-				case p.value != "" && sameCookieName(p.name, name):
-					stop = !fn(credential{kind: fromCookie, name: name, value: p.value})
+					shape.unclean = true
+				case p.value() != "" && sameCookieName(p.name(), name):
+					stop = !fn(credential{kind: fromCookie, name: name, value: p.value()})
 				case !chunked:
-					_, chunked = chunkIndex(p.name, name)
+					_, chunked = chunkIndex(p.name(), name)
 				}
 				return !stop
 			})
 			if stop {
-				return unclean
+				return shape
 			}
 			if !chunked {
 				continue
 			}
 			if first, last, ok := joinedChunks(lines, name); ok {
 				if !fn(credential{kind: fromChunkedCookie, name: name, value: first}) {
-					return unclean
+					return shape
 				}
 				if last != first && !fn(credential{kind: fromChunkedCookie, name: name, value: last}) {
-					return unclean
+					return shape
 				}
 			}
 		}
@@ -96,16 +97,23 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (unc
 	for _, name := range g.tokenHeaders {
 		for _, v := range r.Header[name] {
 			if v != "" && !fn(credential{kind: fromTokenHeader, name: name, value: v}) {
-				return unclean
+				return shape
 			}
 		}
 	}
 	for _, h := range r.Header["Authorization"] {
 		if v, ok := bearerToken(h); ok && !fn(credential{kind: fromBearer, name: "Authorization", value: v}) {
-			return unclean
+			return shape
 		}
 	}
-	return unclean
+	return shape
+}
+
+// cookieShape is what the guard needs to know about the Cookie header
+// beyond its credentials: whether the app may get it as it is.
+type cookieShape struct {
+	lines   int  // Cookie header lines
+	unclean bool // some piece is not clean (maybe unreadable)
 }
 
 // eachUnreadableCookie finds the pieces of the Cookie header that are not
@@ -160,8 +168,8 @@ func joinedChunks(lines []string, base string) (first, last string, ok bool) {
 	}
 	var chunks []chunk
 	eachCookiePiece(lines, func(p cookiePiece) bool {
-		if i, ok := chunkIndex(p.name, base); ok && p.clean {
-			chunks = append(chunks, chunk{i, p.value})
+		if i, ok := chunkIndex(p.name(), base); p.clean && ok {
+			chunks = append(chunks, chunk{i, p.value()})
 		}
 		return true
 	})
@@ -205,9 +213,9 @@ func relatedNames(h http.Header, base string) []string {
 		if !p.clean {
 			return true // no valid name to delete it by; it never reaches the app
 		}
-		_, chunk := chunkIndex(p.name, base)
-		if (chunk || sameCookieName(p.name, base) && p.name != base) && !slices.Contains(names, p.name) {
-			names = append(names, p.name)
+		_, chunk := chunkIndex(p.name(), base)
+		if (chunk || sameCookieName(p.name(), base) && p.name() != base) && !slices.Contains(names, p.name()) {
+			names = append(names, p.name())
 		}
 		return len(names) < maxRelatedNames
 	})

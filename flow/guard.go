@@ -47,17 +47,17 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 		}
 		return true
 	}
-	unclean := g.eachCredential(r, decide)
+	shape := g.eachCredential(r, decide)
 	// Pieces of the Cookie header that are not clean are looked at only
 	// when there are some, and only while the request may still go on.
 	unreadable := false
-	if unclean && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
+	if shape.unclean && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
 		unreadable = g.eachUnreadableCookie(r.Header["Cookie"], decide)
 	}
 
 	switch verdict {
 	case verdictPass:
-		if needsForwarding(r, unreadable) {
+		if unreadable || shape.lines > 1 {
 			g.forwardCookies(r, nil)
 		}
 		if nUnknown > 0 {

@@ -32,7 +32,7 @@ type interceptLogout struct {
 // says: the user asked to leave, and leaves); the others are to be revoked.
 func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 	lo := &interceptLogout{g: g, r: r, https: g.isHTTPS(r), crossSite: g.crossSite(r), revoked: map[session.ID]bool{}}
-	unclean := g.eachCredential(r, func(c credential) bool {
+	shape := g.eachCredential(r, func(c credential) bool {
 		if len(c.value) > MaxCredentialLength {
 			return true
 		}
@@ -49,7 +49,7 @@ func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 	})
 	// The app's logout sees the sessions it is about, and none that the
 	// guard cannot read.
-	g.stripRevoked(r, lo.dead, needsForwarding(r, unclean))
+	g.stripRevoked(r, lo.dead, shape.unclean || shape.lines > 1)
 	return lo
 }
 

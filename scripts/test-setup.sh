@@ -21,6 +21,10 @@ as_root() {
 packages=(
 	redis-server           # Redis store, cluster and outage tests
 	chromium               # browser tests (chromedp)
+	php-cli                # tests/parsers: PHP's $_COOKIE under php -S
+	python3-werkzeug       # tests/parsers: Werkzeug's (Flask's) request cookies
+	python3-django         # tests/parsers: Django's request cookies
+	ruby-rack ruby-webrick # tests/parsers: Rack's request cookies under WEBrick
 )
 missing=()
 for p in "${packages[@]}"; do
