@@ -53,12 +53,7 @@ func (g *Gateway) stripRevoked(r *http.Request, revoked []credential, forward bo
 // sees belongs.
 func (g *Gateway) forwardPiece(p cookiePiece, stripped []string) (string, bool) {
 	if !p.clean {
-		for _, name := range g.cfg.Cookies {
-			if mentions(p.text, name) {
-				return "", false
-			}
-		}
-		return p.text, true
+		return p.text, !g.mentionsSession(p.text)
 	}
 	for _, name := range stripped {
 		if _, chunk := chunkIndex(p.name(), name); chunk || sameCookieName(p.name(), name) {

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"unicode"
@@ -109,10 +110,13 @@ func unescapeName(buf []byte, s string) []byte {
 // 's', read as those), not glued to a letter or digit on either side, and
 // an '=' follows somewhere after it.
 func mentions(text, name string) bool {
-	var stack [256]byte
-	folded := foldText(stack[:0], text)
-	want := foldText(nil, name)
-	if mentionIn(folded, want) {
+	// Folded into stack buffers: sites send cookies outside the grammar
+	// on every request (WordPress's test cookie), so this must not
+	// allocate for them.
+	var textBuf [256]byte
+	var nameBuf [64]byte
+	want := foldText(nameBuf[:0], name)
+	if mentionIn(foldText(textBuf[:0], text), want) {
 		return true
 	}
 	if strings.IndexByte(text, '%') < 0 {
@@ -122,14 +126,13 @@ func mentions(text, name string) bool {
 }
 
 func mentionIn(folded, name []byte) bool {
-	s, n := string(folded), string(name)
-	for off := 0; off < len(s); {
-		i := strings.Index(s[off:], n)
+	for off := 0; off < len(folded); {
+		i := bytes.Index(folded[off:], name)
 		if i < 0 {
 			return false
 		}
-		at, end := off+i, off+i+len(n)
-		if (at == 0 || !isAlnum(s[at-1])) && (end == len(s) || !isAlnum(s[end])) && strings.IndexByte(s[end:], '=') >= 0 {
+		at, end := off+i, off+i+len(name)
+		if (at == 0 || !isAlnum(folded[at-1])) && (end == len(folded) || !isAlnum(folded[end])) && bytes.IndexByte(folded[end:], '=') >= 0 {
 			return true
 		}
 		off = at + 1
@@ -142,10 +145,15 @@ func mentionIn(folded, name []byte) bool {
 // simple folding, as case-insensitive comparisons do) as that letter.
 // Other bytes are kept.
 func foldText(buf []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	// ASCII, the common case, byte by byte through a table.
+	i := 0
+	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
+		buf = append(buf, foldedName[s[i]])
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			buf = append(buf, foldNameByte(c))
+			buf = append(buf, foldedName[c])
 			i++
 			continue
 		}
@@ -159,6 +167,14 @@ func foldText(buf []byte, s string) []byte {
 	}
 	return buf
 }
+
+// foldedName is foldNameByte as a table.
+var foldedName = func() (t [256]byte) {
+	for c := range t {
+		t[c] = foldNameByte(byte(c))
+	}
+	return t
+}()
 
 // asciiFold is the ASCII letter r case-folds to, if any: 'ſ' (U+017F) is
 // 's', the Kelvin sign 'K' (U+212A) is 'k'.

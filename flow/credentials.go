@@ -56,19 +56,22 @@ func (c credential) isCookie() bool {
 // they read), then the token header, then Authorization: Bearer (every
 // value of each). Only clean pieces of the Cookie header are credentials
 // here: the others never reach the app (see eachUnreadableCookie). It
-// reports the shape of the Cookie header it saw.
+// reports the shape of the Cookie header it saw (complete unless fn
+// stopped it).
 // It allocates only for chunked cookies. fn returns false to stop.
 func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (shape cookieShape) {
 	if lines := r.Header["Cookie"]; len(lines) > 0 {
 		shape.lines = len(lines)
-		for _, name := range g.cfg.Cookies {
+		for i, name := range g.cfg.Cookies {
 			// One pass finds the cookie and notices chunks of it; only a
 			// request that has chunks pays for joining them.
 			stop, chunked := false, false
 			eachCookiePiece(lines, func(p cookiePiece) bool {
 				switch {
 				case !p.clean:
-					shape.unclean = true
+					if i == 0 && !shape.unreadable {
+						shape.unreadable = g.mentionsSession(p.text)
+					}
 				case p.value() != "" && sameCookieName(p.name(), name):
 					stop = !fn(credential{kind: fromCookie, name: name, value: p.value()})
 				case !chunked:
@@ -112,26 +115,37 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 // cookieShape is what the guard needs to know about the Cookie header
 // beyond its credentials: whether the app may get it as it is.
 type cookieShape struct {
-	lines   int  // Cookie header lines
-	unclean bool // some piece is not clean (maybe unreadable)
+	lines      int  // Cookie header lines
+	unreadable bool // some piece is not clean and may be a session cookie
 }
 
-// eachUnreadableCookie finds the pieces of the Cookie header that are not
-// clean but that some framework could read as a session cookie (see
-// mentions), and calls fn with each likely reading of them. It reports
-// whether there was any such piece: the app must then get a header
-// without it (forwardCookies). fn returns false to stop.
-func (g *Gateway) eachUnreadableCookie(lines []string, fn func(credential) bool) (found bool) {
+// rewrite reports whether the app must get a rewritten Cookie header even
+// with nothing revoked.
+func (s cookieShape) rewrite() bool { return s.unreadable || s.lines > 1 }
+
+// mentionsSession reports whether some framework could read a session
+// cookie out of an unclean piece (see mentions).
+func (g *Gateway) mentionsSession(text string) bool {
+	for _, name := range g.cfg.Cookies {
+		if mentions(text, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// eachUnreadableCookie calls fn with each likely reading of the pieces of
+// the Cookie header that are not clean but that some framework could read
+// as a session cookie (see mentions): they never reach the app
+// (forwardCookies), and these readings decide whether on_revoked applies.
+// fn returns false to stop.
+func (g *Gateway) eachUnreadableCookie(lines []string, fn func(credential) bool) {
 	eachCookiePiece(lines, func(p cookiePiece) bool {
 		if p.clean {
 			return true
 		}
 		for _, name := range g.cfg.Cookies {
-			if !mentions(p.text, name) {
-				continue
-			}
-			found = true
-			if !unreadableReadings(p.text, name, func(v string) bool {
+			if mentions(p.text, name) && !unreadableReadings(p.text, name, func(v string) bool {
 				return fn(credential{kind: fromUnreadableCookie, name: name, value: v})
 			}) {
 				return false
@@ -139,7 +153,6 @@ func (g *Gateway) eachUnreadableCookie(lines []string, fn func(credential) bool)
 		}
 		return true
 	})
-	return found
 }
 
 // primaryCookie is the session cookie the browser flow binds its logout

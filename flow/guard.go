@@ -48,16 +48,15 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 		return true
 	}
 	shape := g.eachCredential(r, decide)
-	// Pieces of the Cookie header that are not clean are looked at only
+	// Pieces that may be session cookies but are not clean are read only
 	// when there are some, and only while the request may still go on.
-	unreadable := false
-	if shape.unclean && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
-		unreadable = g.eachUnreadableCookie(r.Header["Cookie"], decide)
+	if shape.unreadable && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
+		g.eachUnreadableCookie(r.Header["Cookie"], decide)
 	}
 
 	switch verdict {
 	case verdictPass:
-		if unreadable || shape.lines > 1 {
+		if shape.rewrite() {
 			g.forwardCookies(r, nil)
 		}
 		if nUnknown > 0 {

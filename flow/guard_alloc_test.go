@@ -26,3 +26,17 @@ func TestGuard_CacheHit_DoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestGuard_OddOtherCookie_DoesNotAllocate: a cookie of another name that
+// is outside RFC 6265 (WordPress sends one on every request) is looked at
+// for hidden session cookies, and forwarded as it is, without allocating.
+func TestGuard_OddOtherCookie_DoesNotAllocate(t *testing.T) {
+	g, cache := newBenchGateway(t, memory.New(), 1000)
+	w := &discardWriter{h: http.Header{}}
+	r := benchRequest(benchCookieShort)
+	r.Header.Set("Cookie", "wordpress_test_cookie=WP Cookie check; sid="+benchCookieShort)
+	warm(t, cache, session.CookieID(benchCookieShort))
+	if n := testing.AllocsPerRun(1000, func() { _ = g.ServeHTTP(w, r, nopNext) }); n != 0 {
+		t.Errorf("%v allocations per request, want 0", n)
+	}
+}

@@ -30,8 +30,9 @@ import (
 // Kratos-style signed cookie (a few hundred bytes; SHA-256 cost grows with
 // length).
 const (
-	benchCookieShort = "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6"
-	benchOtherCookie = "_ga=GA1.2.1234567890.1700000000; theme=dark"
+	benchCookieShort   = "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6"
+	benchCookiePercent = "s%3AZx9qT2mB7vK4pL8wN3rY6cF1hJ5d.Qm%2Fk9%2BzR1tY3uW5vX7%2BaB2cD4eF6gH8"
+	benchOtherCookie   = "_ga=GA1.2.1234567890.1700000000; theme=dark"
 )
 
 var benchCookieKratos = func() string {
@@ -142,16 +143,26 @@ func BenchmarkGuard_ServeHTTP(b *testing.B) {
 	for _, bc := range []struct {
 		name, value string
 		browser     bool
+		cookie      string // the whole Cookie header instead, when set
 	}{
-		{"valid_cookie_hit", benchCookieShort, false},
-		{"valid_cookie_hit_browser", benchCookieShort, true},
-		{"valid_cookie_hit_300B", benchCookieKratos, false},
-		{"no_credentials", "", false},
+		{"valid_cookie_hit", benchCookieShort, false, ""},
+		{"valid_cookie_hit_browser", benchCookieShort, true, ""},
+		{"valid_cookie_hit_300B", benchCookieKratos, false, ""},
+		// Express's connect.sid style: a percent-encoded value, decoded
+		// before it is hashed.
+		{"valid_cookie_hit_percent", benchCookiePercent, false, ""},
+		// A cookie of another name outside RFC 6265, as WordPress sends on
+		// every request: looked at for hidden session cookies.
+		{"valid_cookie_hit_odd_other", benchCookieShort, false, "wordpress_test_cookie=WP Cookie check; sid=" + benchCookieShort},
+		{"no_credentials", "", false, ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := benchRequest(bc.value)
 			if bc.browser {
 				r = browserRequest(bc.value)
+			}
+			if bc.cookie != "" {
+				r.Header.Set("Cookie", bc.cookie)
 			}
 			if bc.value != "" {
 				warm(b, cache, session.CookieID(bc.value))

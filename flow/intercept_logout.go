@@ -49,7 +49,7 @@ func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
 	})
 	// The app's logout sees the sessions it is about, and none that the
 	// guard cannot read.
-	g.stripRevoked(r, lo.dead, shape.unclean || shape.lines > 1)
+	g.stripRevoked(r, lo.dead, shape.rewrite())
 	return lo
 }
 

@@ -4,6 +4,7 @@
 package session
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -99,11 +100,9 @@ func canonicalCookie(buf []byte, v string) []byte {
 	b := append(buf, v...)
 	for range maxCookieRounds {
 		changed := false
-		for i, c := range b {
-			if c == '+' {
-				b[i] = ' '
-				changed = true
-			}
+		for i := bytes.IndexByte(b, '+'); i >= 0; i = bytes.IndexByte(b, '+') {
+			b[i] = ' '
+			changed = true
 		}
 		if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 			b = b[1 : len(b)-1]
@@ -130,8 +129,11 @@ func canonicalCookie(buf []byte, v string) []byte {
 // percentDecodeInPlace decodes the valid %XX escapes of b into b and
 // returns the decoded length.
 func percentDecodeInPlace(b []byte) int {
-	n := 0
-	for i := 0; i < len(b); i++ {
+	n := bytes.IndexByte(b, '%')
+	if n < 0 {
+		return len(b)
+	}
+	for i := n; i < len(b); i++ {
 		c := b[i]
 		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
 			c = unhex(b[i+1])<<4 | unhex(b[i+2])
