@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-logout/caddy-logout/internal/percent"
 )
 
 // How the guard reads cookie names: as the most lenient framework reads
@@ -84,16 +86,7 @@ const maxNameRounds = 2
 func unescapeName(buf []byte, s string) []byte {
 	b := append(buf, s...)
 	for range maxNameRounds {
-		n := 0
-		for i := 0; i < len(b); i++ {
-			c := b[i]
-			if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
-				c = unhex(b[i+1])<<4 | unhex(b[i+2])
-				i += 2
-			}
-			b[n] = c
-			n++
-		}
+		n := percent.DecodeInPlace(b)
 		if n == len(b) {
 			break
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-logout/caddy-logout/internal/percent"
 )
 
 func writePercent(b *strings.Builder, c byte) {
@@ -51,7 +53,7 @@ func scanChars(s string) string {
 // changes after maxDecodeRounds passes. Malformed escapes stay as they are.
 func decodeFully(s string) (string, bool) {
 	for round := 0; ; round++ {
-		d, changed := percentDecode(s)
+		d, changed := percent.Decode(s)
 		if !changed {
 			return s, true
 		}
@@ -60,26 +62,6 @@ func decodeFully(s string) (string, bool) {
 		}
 		s = d
 	}
-}
-
-func percentDecode(s string) (string, bool) {
-	i := strings.IndexByte(s, '%')
-	if i < 0 {
-		return s, false
-	}
-	b := make([]byte, 0, len(s))
-	b = append(b, s[:i]...)
-	changed := false
-	for ; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-			changed = true
-			continue
-		}
-		b = append(b, s[i])
-	}
-	return string(b), changed
 }
 
 // validLabels: dot-separated, non-empty labels of at most 63 ASCII letters,
@@ -107,20 +89,6 @@ func validLabels(s string) bool {
 
 func isLabelChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
 
 func isASCII(s string) bool {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/caddy-logout/caddy-logout/internal/percent"
 )
 
 // normHost lowercases the host, checks its characters and drops a default
@@ -24,7 +26,7 @@ func normHost(scheme string, u *url.URL) (host, port string, nonASCII bool, why 
 	if strings.HasPrefix(u.Host, "[") {
 		name = strings.ToLower(name)
 		for i := 0; i < len(name); i++ {
-			if c := name[i]; !isHex(c) && c != ':' && c != '.' {
+			if c := name[i]; !percent.IsHex(c) && c != ':' && c != '.' {
 				return "", "", false, whyInvalidHost // zones, junk
 			}
 		}
@@ -168,7 +170,7 @@ func writeEscaped(b *strings.Builder, s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+		case percent.EscapeAt(s, i):
 			b.WriteByte(c)
 		case isLabelChar(c) || strings.IndexByte("._~!$&'()*+,;=:@/?", c) >= 0:
 			b.WriteByte(c)

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unsafe"
+
+	"github.com/caddy-logout/caddy-logout/internal/percent"
 )
 
 // ID identifies a session without holding its secret: the SHA-256 of the
@@ -108,7 +110,7 @@ func canonicalCookie(buf []byte, v string) []byte {
 			b = b[1 : len(b)-1]
 			changed = true
 		}
-		if n := percentDecodeInPlace(b); n < len(b) {
+		if n := percent.DecodeInPlace(b); n < len(b) {
 			b = b[:n]
 			changed = true
 		}
@@ -124,25 +126,6 @@ func canonicalCookie(buf []byte, v string) []byte {
 		}
 	}
 	return b
-}
-
-// percentDecodeInPlace decodes the valid %XX escapes of b into b and
-// returns the decoded length.
-func percentDecodeInPlace(b []byte) int {
-	n := bytes.IndexByte(b, '%')
-	if n < 0 {
-		return len(b)
-	}
-	for i := n; i < len(b); i++ {
-		c := b[i]
-		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
-			c = unhex(b[i+1])<<4 | unhex(b[i+2])
-			i += 2
-		}
-		b[n] = c
-		n++
-	}
-	return n
 }
 
 // jsonReading is what Express's cookie-parser makes of the JSON after a
@@ -165,18 +148,4 @@ func jsonReading(s string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(out.String(), "\n"), true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
