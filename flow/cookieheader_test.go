@@ -28,6 +28,15 @@ var escapeSpellings = []struct{ family, raw string }{
 	{"Unicode long s folds to s", "\u017fid=dead"},
 }
 
+// appSees serves r through h to an app that must be reached, and returns
+// the Cookie header lines the app got.
+func appSees(t *testing.T, h *harness, r *http.Request) []string {
+	t.Helper()
+	a := &app{}
+	assertStatus(t, h.serve(r, a), http.StatusOK)
+	return a.request(t).Header.Values("Cookie")
+}
+
 func TestGuard_Strip_UnreadableSessionPieceNeverReachesTheApp(t *testing.T) {
 	for _, revoked := range []bool{true, false} {
 		for _, e := range escapeSpellings {
@@ -81,10 +90,7 @@ func TestGuard_DenyAndRedirect_EveryEscapeFamily(t *testing.T) {
 func TestGuard_UnreadablePieceOfAValidSession_DroppedNotDenied(t *testing.T) {
 	h := newHarness(t, func(c *flow.Config) { c.OnRevoked = flow.Deny })
 	h.revoke("dead")
-	a := &app{}
-	res := h.serve(get("/account", cookies(`sid="\alive"; x=1`)), a)
-	assertStatus(t, res, http.StatusOK)
-	if got := a.request(t).Header.Get("Cookie"); got != "x=1" {
+	if got := appSees(t, h, get("/account", cookies(`sid="\alive"; x=1`))); len(got) != 1 || got[0] != "x=1" {
 		t.Errorf("the app saw Cookie %q, want x=1", got)
 	}
 }
@@ -101,18 +107,15 @@ func TestGuard_OtherCookies_ByteForByte(t *testing.T) {
 	} {
 		h := newHarness(t)
 		h.revoke("dead")
-		a := &app{}
-		assertStatus(t, h.serve(get("/", cookies(raw)), a), http.StatusOK)
-		if got := a.request(t).Header.Values("Cookie"); len(got) != 1 || got[0] != raw {
+		if got := appSees(t, h, get("/", cookies(raw))); len(got) != 1 || got[0] != raw {
 			t.Errorf("sent Cookie %q, the app saw %q", raw, got)
 		}
 	}
 	// Stripping a revoked cookie keeps the others' bytes, odd ones too.
 	h := newHarness(t)
 	h.revoke("dead")
-	a := &app{}
-	assertStatus(t, h.serve(get("/", cookies("wordpress_test_cookie=WP Cookie check; sid=dead;name=José")), a), http.StatusOK)
-	if got := a.request(t).Header.Get("Cookie"); got != "wordpress_test_cookie=WP Cookie check; name=José" {
+	got := appSees(t, h, get("/", cookies("wordpress_test_cookie=WP Cookie check; sid=dead;name=José")))
+	if len(got) != 1 || got[0] != "wordpress_test_cookie=WP Cookie check; name=José" {
 		t.Errorf("the app saw Cookie %q", got)
 	}
 }
@@ -122,9 +125,7 @@ func TestGuard_OtherCookies_ByteForByte(t *testing.T) {
 // on whitespace); the app gets them joined as HTTP/2 joins cookie crumbs.
 func TestGuard_SeveralCookieLines_OneLineForTheApp(t *testing.T) {
 	h := newHarness(t)
-	a := &app{}
-	assertStatus(t, h.serve(get("/", cookies("a=1"), cookies("sid=alive; b=2")), a), http.StatusOK)
-	if got := a.request(t).Header.Values("Cookie"); len(got) != 1 || got[0] != "a=1; sid=alive; b=2" {
+	if got := appSees(t, h, get("/", cookies("a=1"), cookies("sid=alive; b=2"))); len(got) != 1 || got[0] != "a=1; sid=alive; b=2" {
 		t.Errorf("the app saw Cookie %q", got)
 	}
 }
@@ -147,9 +148,7 @@ func TestLogout_RevokesTheSessionEveryAppReads(t *testing.T) {
 			logoutURL, _ := h.logoutURL(c.atLogout, "")
 			assertStatus(t, h.serve(get(logoutURL, cookie(cookieName, c.atLogout)), nil), http.StatusSeeOther)
 			for _, v := range c.later {
-				a := &app{}
-				assertStatus(t, h.serve(get("/account", cookies("x=1; sid="+v)), a), http.StatusOK)
-				if got := a.request(t).Header.Get("Cookie"); got != "x=1" {
+				if got := appSees(t, h, get("/account", cookies("x=1; sid="+v))); len(got) != 1 || got[0] != "x=1" {
 					t.Errorf("logged out as %q, then %q: the app saw Cookie %q", c.atLogout, v, got)
 				}
 			}
