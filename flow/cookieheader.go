@@ -18,8 +18,8 @@ import (
 //
 //   - a clean piece (the grammar above) is read as every framework reads
 //     it; a session cookie's value is checked under every decoding apps
-//     apply to it (session.CookieID), and any other cookie passes byte for
-//     byte;
+//     apply to it (session.CookieID, session.EachJSONReading), and any
+//     other cookie passes byte for byte;
 //   - a piece outside the grammar that some framework could read as a
 //     session cookie (it names one in any spelling, see mentions) never
 //     reaches the app: the guard cannot be sure which session it is. When

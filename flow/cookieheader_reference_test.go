@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/memory"
 )
 
@@ -53,7 +54,7 @@ func referencePieces(lines []string) []cookiePiece {
 // suffixes, escapes, bytes outside ASCII.
 var cookieAlphabet = []string{
 	";", ",", "=", " ", "\t", "\n", "\v", "\f", "\r", "\"", "\\", "sid", "SID", "s.id", "s id", "s_id", "s[id",
-	".0", "_1", ".12", "x", "%41", "%5F", "+", "j:", "\u00a0", "\u0085", "\u2003", "\u017f", "é", "\xff", "\xa0",
+	".0", "_1", ".12", "x", "%41", "%5F", "+", "j:", `j:"x"`, "j:%22y%22", "\u00a0", "\u0085", "\u2003", "\u017f", "é", "\xff", "\xa0",
 	"abcdefgh", "0123456789", "\x00", "\x7f", "~",
 }
 
@@ -127,16 +128,23 @@ func TestEachCredential_SameAsTwoPasses(t *testing.T) {
 		var got, want []credential
 		g.eachCredential(req, func(c credential) bool { got = append(got, c); return true })
 		lines := req.Header["Cookie"]
+		add := func(c credential) {
+			want = append(want, c)
+			session.EachJSONReading(c.value, func(r string) bool {
+				want = append(want, credential{kind: c.kind, name: c.name, value: r})
+				return true
+			})
+		}
 		for _, name := range g.cfg.Cookies {
 			for _, p := range referencePieces(lines) {
 				if p.clean && p.value() != "" && sameCookieName(p.name(), name) {
-					want = append(want, credential{kind: fromCookie, name: name, value: p.value()})
+					add(credential{kind: fromCookie, name: name, value: p.value()})
 				}
 			}
 			if first, last, ok := joinedChunks(lines, name); ok {
-				want = append(want, credential{kind: fromChunkedCookie, name: name, value: first})
+				add(credential{kind: fromChunkedCookie, name: name, value: first})
 				if last != first {
-					want = append(want, credential{kind: fromChunkedCookie, name: name, value: last})
+					add(credential{kind: fromChunkedCookie, name: name, value: last})
 				}
 			}
 		}

@@ -73,7 +73,7 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 						shape.unreadable = g.mentionsSession(p.text)
 					}
 				case p.value() != "" && sameCookieName(p.name(), name):
-					stop = !fn(credential{kind: fromCookie, name: name, value: p.value()})
+					stop = !eachReading(credential{kind: fromCookie, name: name, value: p.value()}, fn)
 				case !chunked:
 					_, chunked = chunkIndex(p.name(), name)
 				}
@@ -86,10 +86,10 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 				continue
 			}
 			if first, last, ok := joinedChunks(lines, name); ok {
-				if !fn(credential{kind: fromChunkedCookie, name: name, value: first}) {
+				if !eachReading(credential{kind: fromChunkedCookie, name: name, value: first}, fn) {
 					return shape
 				}
-				if last != first && !fn(credential{kind: fromChunkedCookie, name: name, value: last}) {
+				if last != first && !eachReading(credential{kind: fromChunkedCookie, name: name, value: last}, fn) {
 					return shape
 				}
 			}
@@ -110,6 +110,19 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 		}
 	}
 	return shape
+}
+
+// eachReading calls fn with a cookie credential and with each JSON reading
+// of its value (session.EachJSONReading): to an Express app, any of them
+// may be the session.
+func eachReading(c credential, fn func(credential) bool) bool {
+	if !fn(c) {
+		return false
+	}
+	return session.EachJSONReading(c.value, func(r string) bool {
+		c.value = r
+		return fn(c)
+	})
 }
 
 // cookieShape is what the guard needs to know about the Cookie header
@@ -146,7 +159,7 @@ func (g *Gateway) eachUnreadableCookie(lines []string, fn func(credential) bool)
 		}
 		for _, name := range g.cfg.Cookies {
 			if mentions(p.text, name) && !unreadableReadings(p.text, name, func(v string) bool {
-				return fn(credential{kind: fromUnreadableCookie, name: name, value: v})
+				return eachReading(credential{kind: fromUnreadableCookie, name: name, value: v}, fn)
 			}) {
 				return false
 			}

@@ -57,29 +57,31 @@ func ParseID(s string) (ID, error) {
 }
 
 // CookieID is the ID of a session cookie's value: the hash of the one
-// reading that every app's reading of it leads to, so that no re-spelling
-// of a revoked cookie is a new session to the guard while it is the old
-// one to the app.
+// reading that the apps' readings of it all lead to, so that no
+// re-spelling of a revoked cookie is a new session to the guard while it
+// is the old one to the app.
 //
 // Apps do not take a cookie's value as sent. PHP and Rack percent-decode
-// it and read '+' as a space, Express's cookie parser percent-decodes it
-// (all or nothing) and strips the quotes around it, and cookie-parser
-// turns a value that starts with "j:" into the JSON value that follows.
-// Each of these readings is one step of canonicalCookie, which repeats
-// them until the value no longer changes; so the value as sent and every
-// app's reading of it end in the same place, however many layers of
-// encoding a client wraps around it. '+' and space count as one character
-// (decoders differ on '+'), quotes as nothing. That merges spellings no
-// single real cookie has, which only means refusing more of them.
+// it and read '+' as a space; Express's cookie parser strips the quotes
+// around it and percent-decodes it (all escapes or none). canonicalCookie
+// strips a pair of quotes and decodes every valid escape, round after
+// round until nothing changes, and then reads '+' as a space: the value as
+// sent and each app's reading of it end in the same place, however many
+// layers of encoding a client wraps around it. '+' and space count as one
+// character (decoders differ on '+'), quotes as nothing. That merges
+// spellings no single real cookie has, which only means refusing more of
+// them. What cookie-parser makes of "j:" values is a reading of its own:
+// see EachJSONReading.
 //
 // It does not allocate for values up to a few hundred bytes, nor for any
-// value without '%', '+', '"' or a "j:" prefix, which hashes as it is.
+// value without '%', '+' or '"', which hashes as it is.
 func CookieID(value string) ID {
 	if !needsCanonicalCookie(value) {
 		return IDOf(value)
 	}
 	var stack [512]byte
-	return sha256.Sum256(canonicalCookie(stack[:0], value))
+	b, _ := canonicalCookie(stack[:0], value)
+	return sha256.Sum256(b)
 }
 
 // maxCookieRounds bounds canonicalCookie. Apps decode a cookie once; a
@@ -89,43 +91,87 @@ func CookieID(value string) ID {
 const maxCookieRounds = 8
 
 func needsCanonicalCookie(v string) bool {
-	return strings.IndexByte(v, '%') >= 0 || strings.IndexByte(v, '+') >= 0 ||
-		strings.IndexByte(v, '"') >= 0 || strings.HasPrefix(v, "j:")
+	return strings.IndexByte(v, '%') >= 0 || strings.IndexByte(v, '+') >= 0 || strings.IndexByte(v, '"') >= 0
 }
 
 // canonicalCookie appends to buf the value every reading of v leads to:
-// each round reads '+' as a space, strips one pair of quotes around the
-// value, decodes every valid %XX escape (either case; invalid ones stay,
-// as PHP leaves them) and replaces a "j:" JSON value with its reading, until
-// a round changes nothing.
-func canonicalCookie(buf []byte, v string) []byte {
+// round after round, the quotes around the value stripped and every valid
+// %XX escape decoded (either case; invalid ones stay, as PHP leaves them),
+// until a round changes nothing; then '+' as a space. It also reports the
+// rounds that changed something.
+func canonicalCookie(buf []byte, v string) ([]byte, int) {
 	b := append(buf, v...)
-	for range maxCookieRounds {
-		changed := false
-		for i := bytes.IndexByte(b, '+'); i >= 0; i = bytes.IndexByte(b, '+') {
-			b[i] = ' '
-			changed = true
-		}
-		if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-			b = b[1 : len(b)-1]
-			changed = true
-		}
-		if n := percent.DecodeInPlace(b); n < len(b) {
-			b = b[:n]
-			changed = true
-		}
-		if len(b) >= 2 && b[0] == 'j' && b[1] == ':' {
-			// A copy: the stack buffer must not escape to the JSON decoder.
-			if r, ok := jsonReading(string(b[2:])); ok {
-				b = append(b[:0], r...)
-				changed = true
-			}
-		}
-		if !changed {
+	rounds := 0
+	for ; rounds < maxCookieRounds; rounds++ {
+		var unquoted, decoded bool
+		b, unquoted = unquote(b)
+		b, decoded = decodeEscapes(b)
+		if !unquoted && !decoded {
 			break
 		}
 	}
-	return b
+	for i := bytes.IndexByte(b, '+'); i >= 0; i = bytes.IndexByte(b, '+') {
+		b[i] = ' '
+	}
+	return b, rounds
+}
+
+// unquote strips the double quotes around b, every pair of them: a round
+// is one layer of encoding, however many quotes a client adds.
+func unquote(b []byte) ([]byte, bool) {
+	changed := false
+	for len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b, changed = b[1:len(b)-1], true
+	}
+	return b, changed
+}
+
+// decodeEscapes decodes b's valid escapes in place.
+func decodeEscapes(b []byte) ([]byte, bool) {
+	n := percent.DecodeInPlace(b)
+	return b[:n], n < len(b)
+}
+
+// EachJSONReading calls fn with what Express's cookie-parser may read a
+// session cookie's value as, beyond what CookieID covers: a value that
+// starts with "j:" once unquoted or decoded (cookie-parser looks after its
+// cookie parser has done both) is the JSON value after the prefix, if it is
+// JSON. The ID of such a reading (its CookieID) is the session too, for an
+// Express app, so the guard checks it and logout revokes it. Every value
+// canonicalCookie passes through on its way is looked at, since one of
+// them is what cookie-parser sees. A value that cannot come to start with
+// "j:" (its first byte is not 'j', '"' or '%') costs one comparison. fn
+// returns false to stop; so does EachJSONReading.
+func EachJSONReading(value string, fn func(string) bool) bool {
+	if value == "" || value[0] != 'j' && value[0] != '"' && value[0] != '%' {
+		return true
+	}
+	at := func(b []byte) bool {
+		if len(b) < 2 || b[0] != 'j' || b[1] != ':' {
+			return true
+		}
+		// A copy: the stack buffer must not escape to the JSON decoder.
+		r, ok := jsonReading(string(b[2:]))
+		return !ok || fn(r)
+	}
+	var stack [512]byte
+	b := append(stack[:0], value...)
+	if !at(b) {
+		return false
+	}
+	for range maxCookieRounds {
+		var unquoted, decoded bool
+		if b, unquoted = unquote(b); unquoted && !at(b) {
+			return false
+		}
+		if b, decoded = decodeEscapes(b); decoded && !at(b) {
+			return false
+		}
+		if !unquoted && !decoded {
+			break
+		}
+	}
+	return true
 }
 
 // jsonReading is what Express's cookie-parser makes of the JSON after a

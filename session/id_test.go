@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,15 +31,7 @@ func TestCookieID_SpellingsAppsReadAlikeAreOneSession(t *testing.T) {
 		{`"abc"`, "abc"},
 		{"%22abc%22", "abc"},
 		{`"%61bc"`, "abc"},
-		// Express's JSON cookies: j: and a JSON value.
-		{`j:"abc"`, "abc"},
-		{`j:"\u0061bc"`, "abc"},
-		{`j: "abc" `, "abc"},
-		{"j:%22abc%22", "abc"},
-		{`j:"a%41"`, "aA"},
-		{"j:1e2", "100"}, // a number, as JavaScript prints it
-		{`j:{"b":1, "a":2}`, `{"a":2,"b":1}`},
-		{`j:"j:\"abc\""`, "abc"},
+		{`j:%22a%41%22`, `j:"aA"`}, // JSON cookies are one more reading: EachJSONReading
 	} {
 		if session.CookieID(c.a) != session.CookieID(c.b) {
 			t.Errorf("CookieID(%q) != CookieID(%q)", c.a, c.b)
@@ -51,12 +44,40 @@ func TestCookieID_SpellingsAppsReadAlikeAreOneSession(t *testing.T) {
 		{"abc", "ABC"},
 		{"abc", "%61bd"},
 		{"abc", `"abc`}, // a quote that wraps nothing is kept
-		{"abc", `j:"abc`},
-		{`j:abc`, "abc"}, // not JSON: cookie-parser leaves it
 		{"abc", "ab c"},
 	} {
 		if session.CookieID(c.a) == session.CookieID(c.b) {
 			t.Errorf("CookieID(%q) == CookieID(%q)", c.a, c.b)
+		}
+	}
+}
+
+// TestEachJSONReading: Express's cookie-parser reads a value that starts
+// with "j:" (once its parser has unquoted and decoded it) as JSON.
+func TestEachJSONReading(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  []string
+	}{
+		{`j:"abc"`, []string{"abc"}},
+		{`j:"\u0061bc"`, []string{"abc"}},
+		{`j: "abc" `, []string{"abc"}},
+		{"j:%22abc%22", []string{"abc"}},
+		{"%6A%3A%22abc%22", []string{"abc"}},
+		{`"j:%22abc%22"`, []string{"abc"}},
+		{`"j:\"abc\""`, nil},                 // to cookie-parser, j:\"abc\" is no JSON
+		{`j:"a%41"`, []string{"a%41", "aA"}}, // before and after decoding: one of them is Express's
+		{"j:1e2", []string{"100"}},           // a number, as JavaScript prints it
+		{`j:{"b":1, "a":2}`, []string{`{"a":2,"b":1}`}},
+		{"j:abc", nil}, // not JSON: cookie-parser leaves it
+		{`j:"abc`, nil},
+		{"abc", nil},
+		{"s%3Aabc.sig", nil},
+	} {
+		var got []string
+		session.EachJSONReading(c.value, func(r string) bool { got = append(got, r); return true })
+		if !slices.Equal(got, c.want) {
+			t.Errorf("EachJSONReading(%q) = %q, want %q", c.value, got, c.want)
 		}
 	}
 }
@@ -77,7 +98,10 @@ func TestCookieID_DeepLayersEndAfterEightRounds(t *testing.T) {
 
 func TestCookieID_DoesNotAllocate(t *testing.T) {
 	for _, v := range []string{"plain-session-id", "s%3Aabcdef.signature+more", `"quoted"`} {
-		if n := testing.AllocsPerRun(100, func() { session.CookieID(v) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() {
+			session.CookieID(v)
+			session.EachJSONReading(v, func(string) bool { return true })
+		}); n != 0 {
 			t.Errorf("CookieID(%q) allocates %v times", v, n)
 		}
 	}
