@@ -78,8 +78,12 @@ func eachCookiePiece(lines []string, fn func(cookiePiece) bool) {
 
 // parseCookiePiece reads one piece of a Cookie header.
 func parseCookiePiece(text string) cookiePiece {
-	eq := strings.IndexByte(text, '=')
-	if eq <= 0 || eq >= 1<<31-1 || !isToken(text[:eq]) {
+	// The name: token bytes up to the first '=' (one loop does both).
+	eq := 0
+	for eq < len(text) && tokenByte[text[eq]] {
+		eq++
+	}
+	if eq == 0 || eq == len(text) || text[eq] != '=' || eq >= 1<<31-1 {
 		return cookiePiece{text: text}
 	}
 	value := text[eq+1:]
@@ -102,19 +106,9 @@ func trimBlanks(s string) string {
 	return s
 }
 
-// isToken reports whether s is an RFC 9110 token (what a cookie name is).
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenByte[s[i]] {
-			return false
-		}
-	}
-	return len(s) > 0
-}
-
 // cookieOctets reports whether s is all RFC 6265 cookie-octets: printable
 // ASCII but space, '"', ',', ';' and '\'. Values are most of a Cookie
-// header, so it checks eight bytes at a time: every request with cookies
+// header, so it checks sixteen bytes at a time: every request with cookies
 // runs it.
 func cookieOctets(s string) bool {
 	if len(s) < 8 {
@@ -125,13 +119,31 @@ func cookieOctets(s string) bool {
 		}
 		return true
 	}
-	for i := 0; i+8 <= len(s); i += 8 {
-		if hasNonCookieOctet(load64(s[i:])) {
+	i := 0
+	for ; i+16 <= len(s); i += 16 {
+		if nonCookieOctets(load64(s[i:]))|nonCookieOctets(load64(s[i+8:])) != 0 {
+			return false
+		}
+	}
+	if i+8 <= len(s) {
+		if nonCookieOctets(load64(s[i:])) != 0 {
 			return false
 		}
 	}
 	// The tail: the last eight bytes, overlapping what was checked.
-	return !hasNonCookieOctet(load64(s[len(s)-8:]))
+	return nonCookieOctets(load64(s[len(s)-8:])) == 0
+}
+
+// nonCookieOctets is non-zero when one of the eight bytes in x is below
+// 0x21, 0x7f or above, '"', ',', ';' or '\'. Each term is the usual SWAR
+// test, exact about whether some byte matches, since borrows and carries
+// start only at a byte that matches: x - 0x21 sets a byte's high bit below
+// 0x21 (or at 0xa1 and above, which x's own high bit flags anyway), x + 1
+// at 0x7f, and (x ^ c) - 1 where a byte equals c.
+func nonCookieOctets(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (x | (x - ones*0x21) | (x + ones) | ((x ^ ones*'"') - ones) | ((x ^ ones*',') - ones) |
+		((x ^ ones*';') - ones) | ((x ^ ones*'\\') - ones)) & highs
 }
 
 // load64 reads the first eight bytes of s (little-endian; the compiler
@@ -142,21 +154,7 @@ func load64(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// hasNonCookieOctet reports whether any of the eight bytes in x is not a
-// cookie-octet. Each test is exact about whether some byte matches (the
-// usual SWAR bit tricks, where borrows and carries start only at a byte
-// that matches): a byte below 0x21, a byte of 0x7f or more, or one of '"',
-// ',', ';', '\'.
-func hasNonCookieOctet(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := (x - ones*0x21) &^ x
-	above := x | (x + ones)
-	return (below|above|zeroByte(x^(ones*'"'))|zeroByte(x^(ones*','))|zeroByte(x^(ones*';'))|zeroByte(x^(ones*'\\')))&highs != 0
-}
-
-// zeroByte has a high bit set in some byte when a byte of x is zero.
-func zeroByte(x uint64) uint64 { return (x - 0x0101010101010101) &^ x }
-
+// tokenByte: RFC 9110 token bytes (what a cookie name is made of).
 var tokenByte, cookieOctet = func() (token, octet [256]bool) {
 	for c := 0x21; c < 0x7f; c++ {
 		token[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, rune(c))

@@ -19,6 +19,7 @@ const MaxCredentialLength = 16 << 10
 // guard strips it and whether a cookie must be cleared.
 type credentialKind uint8
 
+// The cookie kinds come first (isCookie).
 const (
 	fromCookie credentialKind = iota
 	fromChunkedCookie
@@ -46,9 +47,7 @@ func (c credential) id() session.ID {
 	return session.IDOf(c.value)
 }
 
-func (c credential) isCookie() bool {
-	return c.kind == fromCookie || c.kind == fromChunkedCookie || c.kind == fromUnreadableCookie
-}
+func (c credential) isCookie() bool { return c.kind <= fromUnreadableCookie }
 
 // eachCredential calls fn for every configured credential the request
 // carries, in the one order used for both lookup and revocation: cookies in
@@ -114,11 +113,12 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 
 // eachReading calls fn with a cookie credential and with each JSON reading
 // of its value (session.EachJSONReading): to an Express app, any of them
-// may be the session.
+// may be the session. Small enough to inline: most values have none.
 func eachReading(c credential, fn func(credential) bool) bool {
-	if !fn(c) {
-		return false
-	}
+	return fn(c) && (!session.MayBeJSONCookie(c.value) || jsonReadings(c, fn))
+}
+
+func jsonReadings(c credential, fn func(credential) bool) bool {
 	return session.EachJSONReading(c.value, func(r string) bool {
 		c.value = r
 		return fn(c)
