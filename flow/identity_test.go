@@ -31,7 +31,7 @@ func newIdentityHarness(t *testing.T, mutate ...func(*flow.Config)) *identityHar
 	t.Helper()
 	ih := &identityHarness{}
 	ih.harness = newHarness(t, append([]func(*flow.Config){func(c *flow.Config) {
-		ih.owners = session.NewOwners(c.Store.(*session.Cache).Store().(session.OwnerIndex), c.Store.(*session.Cache),
+		ih.owners = session.NewOwners(c.Store.(*session.Cache).Unwrap().(session.OwnerIndex), c.Store.(*session.Cache),
 			session.OwnersOptions{Now: c.Now})
 		t.Cleanup(ih.owners.Close)
 		c.Owners = ih.owners

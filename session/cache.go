@@ -101,8 +101,8 @@ func NewCache(store Store, opts CacheOptions) (*Cache, error) {
 	return c, nil
 }
 
-// Store returns the wrapped store.
-func (c *Cache) Store() Store { return c.store }
+// Unwrap returns the store the Cache wraps (see As).
+func (c *Cache) Unwrap() Store { return c.store }
 
 // Revoked reports whether id is revoked, from the cache when it can.
 // It does not allocate on a cache hit.
