@@ -162,8 +162,10 @@ func TestObserver_HearsEveryDecision(t *testing.T) {
 
 func TestGateway_ClosedStore_FailsSafely(t *testing.T) {
 	// On a config reload old requests may outlive the store: they must fail
-	// safely (503 where a revocation was asked for, pass-through for the
-	// guard under on_store_error allow), never panic or 500.
+	// safely, never panic or 500. A closed store is no outage: the guard
+	// refuses (503) even under on_store_error allow (the default here)
+	// rather than pass a session nothing checked; creating a logout URL is
+	// harmless; a revocation asked for is a 503.
 	h := newHarness(t, withIntercept("/logout"))
 	_ = h.cache.Close()
 	_ = h.store.Close()
@@ -171,7 +173,7 @@ func TestGateway_ClosedStore_FailsSafely(t *testing.T) {
 		req  *http.Request
 		want int
 	}{
-		{get("/page", cookie(cookieName, "s1")), http.StatusOK},
+		{get("/page", cookie(cookieName, "s1")), http.StatusServiceUnavailable},
 		{get(browserPath, cookie(cookieName, "s1")), http.StatusOK},
 		{get(performTarget(h.token("s1"), ""), cookie(cookieName, "s1"), asJSON), http.StatusServiceUnavailable},
 		{apiLogout(`{"session_token":"t"}`), http.StatusServiceUnavailable},

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"errors"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -14,7 +15,7 @@ type guardVerdict uint8
 const (
 	verdictPass guardVerdict = iota
 	verdictRevoked
-	verdictDenyOnStoreError // the store could not answer, and on_store_error is deny
+	verdictRefuseUnchecked // the store could not answer, and the request may not pass unchecked
 	verdictTooLong
 )
 
@@ -36,7 +37,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			verdict = v
 			// strip removes every revoked credential; the others need one.
 			return g.cfg.OnRevoked == Strip
-		case verdictTooLong, verdictDenyOnStoreError:
+		case verdictTooLong, verdictRefuseUnchecked:
 			verdict = v
 			return false
 		}
@@ -66,7 +67,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 	case verdictTooLong:
 		g.writeError(w, r, errCredentialTooLong(), !wantsJSON(r))
 		return nil
-	case verdictDenyOnStoreError:
+	case verdictRefuseUnchecked:
 		w.Header().Set("Retry-After", "1")
 		g.writeError(w, r, errStoreUnavailable(), !wantsJSON(r))
 		return nil
@@ -85,8 +86,10 @@ func (g *Gateway) check(r *http.Request, c credential) (guardVerdict, session.ID
 	case err != nil:
 		g.cfg.Observer.Guard("store_error")
 		g.storeErrorLog("guard", id, err)
-		if g.cfg.DenyOnStoreError {
-			return verdictDenyOnStoreError, id
+		// on_store_error allow rides out an outage. A closed store is not
+		// one: its config was replaced and no store took its place.
+		if g.cfg.DenyOnStoreError || errors.Is(err, session.ErrClosed) {
+			return verdictRefuseUnchecked, id
 		}
 		return verdictPass, id
 	case revoked:
