@@ -122,16 +122,17 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	caches := activeCaches()
-	if len(caches) == 0 {
+	stores := activeStores()
+	if len(stores) == 0 {
 		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: errors.New("no logout handler is configured")}
 	}
 	answer := sessionAnswer{ID: id.String()}
 	failed := false
-	for _, pc := range caches {
-		until := time.Now().Add(time.Duration(pc.lifetime.Load()))
-		res := storeResult{Store: pc.storeKey}
-		if err := pc.cache.Revoke(r.Context(), id, until); err != nil {
+	for _, s := range stores {
+		until := time.Now().Add(s.revokeLifetime())
+		res := storeResult{Store: s.key}
+		// Through the shared store: every cache on it hears of it at once.
+		if err := s.Revoke(r.Context(), id, until); err != nil {
 			res.Error, failed = err.Error(), true
 		} else {
 			res.Revoked, res.RevokedUntil = true, &until
@@ -159,9 +160,10 @@ func (a *adminAPI) lookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	answer := sessionAnswer{ID: id.String(), Stores: []storeResult{}}
-	for _, pc := range activeCaches() {
-		res := storeResult{Store: pc.storeKey}
-		until, err := pc.cache.RevokedUntil(r.Context(), id)
+	for _, s := range activeStores() {
+		res := storeResult{Store: s.key}
+		// The store itself, not a cache: an incident asks for the truth.
+		until, err := s.RevokedUntil(r.Context(), id)
 		switch {
 		case err != nil:
 			res.Error = err.Error()
@@ -192,16 +194,15 @@ func (a *adminAPI) status(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
 	}
 	out := []storeStatus{}
-	for _, pc := range activeCaches() {
-		st := pc.cache.Stats()
-		s := storeStatus{Store: pc.storeKey, CacheHits: st.Hits, CacheMisses: st.Misses, CacheEntries: pc.cache.Len()}
-		backend := backendOf(pc)
-		if rc, ok := backend.(recordCounter); ok {
+	for _, st := range activeStores() {
+		counts, entries := st.cacheTotals()
+		s := storeStatus{Store: st.key, CacheHits: counts.Hits, CacheMisses: counts.Misses, CacheEntries: entries}
+		if rc, ok := session.As[recordCounter](st); ok {
 			if n, err := rc.Len(); err == nil {
 				s.Records = &n
 			}
 		}
-		if h, ok := backend.(StoreHealth); ok {
+		if h, ok := session.As[StoreHealth](st); ok {
 			depth, degraded := h.JournalDepth(), h.Degraded()
 			s.JournalDepth, s.Degraded = &depth, &degraded
 		}

@@ -1,7 +1,3 @@
-// Package caddymodule is caddy-logout's Caddy glue: the http.handlers.logout
-// module and its Caddyfile directive, the logout.stores.* store modules,
-// state shared across config reloads, metrics and the admin API. The
-// behaviour itself lives in package flow; what sessions are, in session.
 package caddymodule
 
 import (
@@ -94,10 +90,10 @@ type Handler struct {
 	// Single logout with OpenID Connect providers, one entry per client.
 	OIDCLogout []*OIDCLogout `json:"oidc_logout,omitempty"`
 
-	gateway *flow.Gateway
-	shared  *sharedCache
-	oidc    *oidcRoutes
-	logger  *zap.Logger
+	gateway  *flow.Gateway
+	cacheKey string // this handler's reference in cachePool
+	oidc     *oidcRoutes
+	logger   *zap.Logger
 }
 
 // CacheConfig sizes the cache in front of the store.
@@ -145,10 +141,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if lifetime <= 0 {
 		lifetime = flow.DefaultSessionLifetime
 	}
-	if h.shared, err = acquireCache(ctx, storeModule, opts, lifetime); err != nil {
+	if h.cacheKey, cfg.Store, err = acquireCache(ctx, storeModule, opts, lifetime); err != nil {
 		return err
 	}
-	cfg.Store = h.shared.cache
 	cfg.Logger = h.logger
 	cfg.Observer = newObserver(ctx)
 	cfg.TrustForwarded = func(r *http.Request) bool {
@@ -268,10 +263,12 @@ const logoutURLPlaceholder = "http.logout.url"
 // Cleanup lets go of the shared store and cache; the last user closes them.
 func (h *Handler) Cleanup() error {
 	h.oidc.cleanup()
-	if h.shared != nil {
-		return h.shared.release()
+	if h.cacheKey == "" {
+		return nil
 	}
-	return nil
+	_, err := cachePool.Delete(h.cacheKey)
+	h.cacheKey = ""
+	return err
 }
 
 // Interface guards

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -82,30 +81,10 @@ func registerCollectors(ctx caddy.Context, cs ...prometheus.Collector) {
 	}
 }
 
-// timedStore measures the store calls that reach the backend (cache
-// misses and revocations).
-type timedStore struct{ session.Store }
-
-func (s timedStore) Revoke(ctx context.Context, id session.ID, until time.Time) error {
-	start := time.Now()
-	err := s.Store.Revoke(ctx, id, until)
-	storeDuration.WithLabelValues("revoke", resultOf(err)).Observe(time.Since(start).Seconds())
-	return err
-}
-
-func (s timedStore) RevokedUntil(ctx context.Context, id session.ID) (time.Time, error) {
-	start := time.Now()
-	t, err := s.Store.RevokedUntil(ctx, id)
-	storeDuration.WithLabelValues("lookup", resultOf(err)).Observe(time.Since(start).Seconds())
-	return t, err
-}
-
-// Subscribe passes the backend's broadcasts through to the cache.
-func (s timedStore) Subscribe(fn func(session.ID, bool)) func() {
-	if b, ok := s.Store.(session.Broadcaster); ok {
-		return b.Subscribe(fn)
-	}
-	return func() {}
+// observeStore records the latency of a call that reached the backend
+// (cache misses and revocations).
+func observeStore(op string, start time.Time, err error) {
+	storeDuration.WithLabelValues(op, resultOf(err)).Observe(time.Since(start).Seconds())
 }
 
 func resultOf(err error) string {
@@ -135,31 +114,21 @@ func (c *cacheStats) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.degrade
 }
 
+// Collect reports one series per store: several handlers may put caches
+// with different options on one store, and their counts add up.
 func (c *cacheStats) Collect(ch chan<- prometheus.Metric) {
-	for _, pc := range activeCaches() {
-		st := pc.cache.Stats()
-		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), pc.storeKey)
-		ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(st.Misses), pc.storeKey)
-		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(pc.cache.Len()), pc.storeKey)
-		if h, ok := backendOf(pc).(StoreHealth); ok {
+	for _, s := range activeStores() {
+		st, entries := s.cacheTotals()
+		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), s.key)
+		ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(st.Misses), s.key)
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(entries), s.key)
+		if h, ok := session.As[StoreHealth](s); ok {
 			degraded := 0.0
 			if h.Degraded() {
 				degraded = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(h.JournalDepth()), pc.storeKey)
-			ch <- prometheus.MustNewConstMetric(c.degrade, prometheus.GaugeValue, degraded, pc.storeKey)
+			ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(h.JournalDepth()), s.key)
+			ch <- prometheus.MustNewConstMetric(c.degrade, prometheus.GaugeValue, degraded, s.key)
 		}
 	}
-}
-
-// backendOf unwraps the cache's store down to the backend.
-func backendOf(pc *pooledCache) session.Store {
-	s := pc.cache.Store()
-	if t, ok := s.(timedStore); ok {
-		s = t.Store
-	}
-	if p, ok := s.(*pooledStore); ok {
-		s = p.Store
-	}
-	return s
 }

@@ -20,7 +20,11 @@ func init() {
 
 // StoreModule is a module in the logout.stores namespace: it opens the
 // backend that remembers revocations. A third party adds a backend by
-// registering one (and building Caddy with it through xcaddy).
+// registering one (and building Caddy with it through xcaddy). Beyond
+// session.Store, a backend may count its records (Len() (int, error), in
+// the admin API's status) and report an outage (StoreHealth, in the status
+// and the metrics); one that wraps another store offers it with
+// Unwrap() session.Store, so session.As finds what the inner one can do.
 type StoreModule interface {
 	caddy.Module
 	// StoreKey identifies the backend: configs whose stores have the same
