@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -274,6 +275,33 @@ http://127.0.0.1:%d {
 	if resp, body := e2e.Do(t, http.DefaultClient, "GET", siteB+"/", h, ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("site B right after the logout on site A: %s %s", resp.Status, body)
 	}
+	// One store, so one series per metric and one status entry, adding up
+	// both caches (duplicate series would make Caddy's whole /metrics a 500).
+	resp, body := e2e.Do(t, http.DefaultClient, "GET", p.AdminURL("/metrics"), nil, "")
+	if resp.StatusCode != http.StatusOK || strings.Count(string(body), "\ncaddy_logout_cache_misses_total{") != 1 {
+		t.Fatalf("/metrics with two caches on one store: %s\n%s", resp.Status, grepLines(body, "caddy_logout_cache"))
+	}
+	var status struct {
+		Stores []struct {
+			Hits   int `json:"cache_hits"`
+			Misses int `json:"cache_misses"`
+		}
+	}
+	_, body = e2e.Do(t, http.DefaultClient, "GET", p.AdminURL("/logout/status"), nil, "")
+	if err := json.Unmarshal(body, &status); err != nil || len(status.Stores) != 1 || status.Stores[0].Hits+status.Stores[0].Misses < 2 {
+		t.Fatalf("status with two caches on one store, want it once with both caches' lookups: %s", body)
+	}
+}
+
+// grepLines returns the lines of body that contain s.
+func grepLines(body []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestE2E_ValidateNextToRunningCaddy: `caddy validate` provisions the
@@ -330,5 +358,10 @@ func TestE2E_SecondProcessWaitsForTheFile(t *testing.T) {
 			t.Fatalf("the second Caddy never opened the store:\n%s", second.Logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Once open, it reports as a store opened at start does.
+	_, body := e2e.Do(t, http.DefaultClient, "GET", second.AdminURL("/logout/status"), nil, "")
+	if !strings.Contains(string(body), `"records":1`) {
+		t.Fatalf("status of the store opened late: %s", body)
 	}
 }
