@@ -52,9 +52,9 @@ func newCache(t *testing.T, store session.Store, opts session.CacheOptions) *ses
 }
 
 // TestCache_RevokeVisibleAtOnce_AgainstConcurrentNegativeFills is the race
-// DESIGN.md demands be proven: readers keep filling the cache with "not
-// revoked" for an ID while it is revoked; from the moment Revoke returns,
-// every lookup on this node must say revoked.
+// the cache must win: readers keep filling the cache with "not revoked" for
+// an ID while it is revoked; from the moment Revoke returns, every lookup on
+// this node must say revoked.
 func TestCache_RevokeVisibleAtOnce_AgainstConcurrentNegativeFills(t *testing.T) {
 	ctx := context.Background()
 	store := &slowReads{Store: memory.New()}
@@ -113,7 +113,7 @@ func TestCache_NegativeAnswer_ServedFromCache(t *testing.T) {
 	c := newCache(t, store, session.CacheOptions{NegativeTTL: time.Hour})
 	id := session.IDOf("cookie-value")
 
-	waitCached(t, func() bool {
+	waitCached(t, c, func() bool {
 		before := store.reads.Load()
 		if revoked, err := c.Revoked(ctx, id); err != nil || revoked {
 			t.Fatalf("fresh session: revoked=%v err=%v", revoked, err)
@@ -132,7 +132,7 @@ func TestCache_RevokedAnswer_ServedFromCache_EvenWhenStoreFails(t *testing.T) {
 	}
 	c.Revoked(ctx, id) // make sure it is cached even if the Revoke's Set was dropped
 	store.fail.Store(true)
-	waitCached(t, func() bool {
+	waitCached(t, c, func() bool {
 		revoked, err := c.Revoked(ctx, id)
 		return err == nil && revoked
 	})
@@ -235,27 +235,45 @@ func TestCache_AfterClose_FallsThroughToStore_NoPanic(t *testing.T) {
 	}
 }
 
+// TestCache_MaxEntries_BoundsEntries: the cache holds no more than
+// max_entries, and does hold that many: a cache that stored nothing would
+// pass the bound alone.
 func TestCache_MaxEntries_BoundsEntries(t *testing.T) {
 	ctx := context.Background()
-	c := newCache(t, memory.New(), session.CacheOptions{MaxEntries: 100, NegativeTTL: time.Hour})
-	for i := range 5000 {
-		c.Revoked(ctx, session.IDOf(time.Duration(i).String()))
+	store := &slowReads{Store: memory.New()}
+	c := newCache(t, store, session.CacheOptions{MaxEntries: 100, NegativeTTL: time.Hour})
+	ids := make([]session.ID, 5000)
+	for i := range ids {
+		ids[i] = session.IDOf(time.Duration(i).String())
+		c.Revoked(ctx, ids[i])
 	}
-	time.Sleep(50 * time.Millisecond) // ristretto applies Sets asynchronously
-	if n := c.Len(); n > 100 {
-		t.Fatalf("cache holds %d entries, max 100", n)
+	c.Wait()
+	if n := c.Len(); n > 100 || n < 90 {
+		t.Fatalf("cache holds %d entries, want about max_entries 100 (at least 90)", n)
+	}
+	// And they are answers it serves: with the store failing (so no new
+	// answer displaces them), the cached IDs still get one.
+	store.fail.Store(true)
+	served := 0
+	for _, id := range ids {
+		if _, err := c.Revoked(ctx, id); err == nil {
+			served++
+		}
+	}
+	if served < 90 || served > 100 {
+		t.Fatalf("%d of %d lookups were answered from the cache, want about 100", served, len(ids))
 	}
 }
 
-// waitCached retries cond for a moment: ristretto applies Sets
-// asynchronously, so an answer is cached "soon", not at once.
-func waitCached(t *testing.T, cond func() bool) {
+// waitCached lets the cache apply what it was handed (ristretto's Set is
+// asynchronous) until cond holds; a few rounds, as a Set can be dropped.
+func waitCached(t *testing.T, c *session.Cache, cond func() bool) {
 	t.Helper()
-	for range 200 {
+	for range 10 {
 		if cond() {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		c.Wait()
 	}
 	t.Fatal("answer never served from the cache")
 }
