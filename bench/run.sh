@@ -6,6 +6,8 @@
 #   bench/run.sh memory      1M distinct session cookies, cache max_entries 100k:
 #                            Caddy's resident memory before and after (~2-3 min)
 #   bench/run.sh all         the three, one after the other
+#   bench/run.sh inprocess   the guard's check in-process: 0 allocations,
+#                            no growth from 1k to 1M revoked (~2 min)
 #
 # compare starts one Caddy with three sites in front of the same trivial
 # app (bench/backend), one process so that every variant runs in the same
@@ -22,8 +24,11 @@
 # variant always follows the same one. Before each run Caddy collects its
 # garbage (admin /debug/pprof/heap?gc=1), so no run pays for the one before.
 # Ratios are taken within each round; medians across rounds are what
-# count. It also reports Caddy's CPU time per request, which load from
-# other processes disturbs less than req/s.
+# count. Two things are judged: b keeps at least 97% of a's req/s, and
+# the Caddy CPU per request that b adds to a is at most a tenth of what d
+# (forward_auth) adds: CPU time, which load from other processes disturbs
+# less than req/s, and which, unlike b/d in req/s, is not capped by the
+# session service's own round trip.
 #
 # Knobs (environment): ROUNDS (15), DURATION seconds per run (3), WARMUP
 # seconds (2), CONNS (32), THREADS wrk threads (1), PORT_BASE (18080),
@@ -46,11 +51,54 @@ PORT_BASE=${PORT_BASE:-18080}
 SESSIONS=${SESSIONS:-1000000}
 MAX_ENTRIES=${MAX_ENTRIES:-100000}
 
-case "$MODE" in compare | logout | memory | all) ;; *)
-	echo "usage: bench/run.sh [compare|logout|memory|all]" >&2
+case "$MODE" in compare | logout | memory | all | inprocess) ;; *)
+	echo "usage: bench/run.sh [compare|logout|memory|all|inprocess]" >&2
 	exit 2
 	;;
 esac
+
+# --- inprocess -------------------------------------------------------------
+# The guard's check in-process, as a regression guard: a cache hit
+# allocates nothing, and costs the same with 1 thousand or 1 million
+# sessions revoked. One test binary; the two sizes run in turn, each in its
+# own process (the 1M fill would otherwise sit in the 1k run's heap).
+inprocess() {
+	local rounds=${ROUNDS_INPROCESS:-6} r n
+	work=$(mktemp -d /tmp/caddy-logout-bench.XXXXXX)
+	trap 'rm -rf "$work"' EXIT
+	echo "bench: building the flow test binary"
+	go test -c -o "$work/flow.test" ./flow/
+	echo "bench: zero allocations on the hit path (TestGuard_CacheHit_DoesNotAllocate)"
+	"$work/flow.test" -test.run '^TestGuard_CacheHit_DoesNotAllocate$' -test.count 1 >"$work/alloc.txt" 2>&1 ||
+		{ cat "$work/alloc.txt"; echo "bench: the hit path allocates: MISSES"; exit 1; }
+	echo "bench: Guard_Scale hit, revoked=1000 and revoked=1000000 in turn, $rounds rounds"
+	for r in $(seq "$rounds"); do
+		for n in 1000 1000000; do
+			"$work/flow.test" -test.run '^$' -test.bench "^BenchmarkGuard_Scale\$/^revoked=$n\$/^hit\$" -test.benchmem -test.benchtime 1s |
+				grep '^BenchmarkGuard_Scale' | tee -a "$work/scale.txt"
+		done
+	done
+	median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
+	field() { awk -v n="revoked=$1/" -v u="$2" 'index($1, n) { for (i = 2; i < NF; i++) if ($(i+1) == u) print $i }' "$work/scale.txt"; }
+	local k1 m1 c1k c1m allocs ratio
+	k1=$(field 1000 ns/op | median) m1=$(field 1000000 ns/op | median)
+	c1k=$(field 1000 cpu-ns/op | median) c1m=$(field 1000000 cpu-ns/op | median)
+	allocs=$(awk '{ for (i = 2; i < NF; i++) if ($(i+1) == "allocs/op") s += $i } END { print s + 0 }' "$work/scale.txt")
+	# CPU time, not wall time: other work on the machine stretches ns/op
+	# (a benchmark waiting for a core), not cpu-ns/op.
+	ratio=$(awk -v a="$c1m" -v b="$c1k" 'BEGIN { printf "%.3f", a / b }')
+	echo
+	printf '  Guard_Scale hit, revoked=1000:     %7.1f ns/op  %7.1f cpu-ns/op (median of %d)\n' "$k1" "$c1k" "$rounds"
+	printf '  Guard_Scale hit, revoked=1000000:  %7.1f ns/op  %7.1f cpu-ns/op\n' "$m1" "$c1m"
+	printf '  1M/1k in CPU per op %s (no growth: <= 1.2): %s; allocs/op %s (want 0): %s\n' "$ratio" \
+		"$(awk -v x="$ratio" 'BEGIN { print (x <= 1.2) ? "meets" : "MISSES" }')" "$allocs" "$([ "$allocs" = 0 ] && echo meets || echo MISSES)"
+	echo "  (for a confidence interval: go run golang.org/x/perf/cmd/benchstat@latest on the two sizes' lines)"
+	[ "$allocs" = 0 ] && awk -v x="$ratio" 'BEGIN { exit !(x <= 1.2) }'
+}
+if [ "$MODE" = inprocess ]; then
+	inprocess || { echo "bench: the in-process check regressed" >&2; exit 1; }
+	exit 0
+fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
@@ -275,11 +323,12 @@ $(logout_site "$PORT_B" "")
 		if [ $((r % 2)) = 0 ]; then base=("${base[@]:1}" "${base[0]}"); fi
 	done
 
-	# Per-round ratios, then medians.
+	# Per round: the req/s ratios to (a), and the Caddy CPU per request
+	# each variant adds to (a); then medians across rounds.
 	awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $7; rounds[$1] = 1 }
-	     END { for (r in rounds) printf "%s %.4f %.4f %.4f %.4f %.4f %.4f %.4f\n", r,
-	             rps[r, "b"] / rps[r, "a"], rps[r, "c"] / rps[r, "a"], rps[r, "b"] / rps[r, "d"], cpu[r, "b"] / cpu[r, "a"], rps[r, "a"] / rps[r, "d"],
-	             rps[r, "b"] / rps[r, "e"], rps[r, "a"] / rps[r, "e"] }' \
+	     END { for (r in rounds) printf "%s %.4f %.4f %.4f %.2f %.2f %.2f %.2f\n", r,
+	             rps[r, "b"] / rps[r, "a"], rps[r, "c"] / rps[r, "a"], cpu[r, "b"] / cpu[r, "a"],
+	             cpu[r, "b"] - cpu[r, "a"], cpu[r, "c"] - cpu[r, "a"], cpu[r, "d"] - cpu[r, "a"], cpu[r, "e"] - cpu[r, "a"] }' \
 		"$results" | sort -n >"$WORK/ratios.txt"
 	echo
 	echo "medians over $ROUNDS rounds:"
@@ -299,33 +348,26 @@ $(logout_site "$PORT_B" "")
 			"$(awk -v v="$v" '$2 == v { print $5 }' "$results" | median)" \
 			"$(awk -v v="$v" '$2 == v { print $7 }' "$results" | median)"
 	done
-	local ba ca bd cpu ad be ae
-	ad=$(awk '{print $6}' "$WORK/ratios.txt" | median)
-	be=$(awk '{print $7}' "$WORK/ratios.txt" | median)
-	ae=$(awk '{print $8}' "$WORK/ratios.txt" | median)
-	ba=$(awk '{print $2}' "$WORK/ratios.txt" | median)
-	ca=$(awk '{print $3}' "$WORK/ratios.txt" | median)
-	bd=$(awk '{print $4}' "$WORK/ratios.txt" | median)
-	cpu=$(awk '{print $5}' "$WORK/ratios.txt" | median)
-	range() { awk -v c="$1" 'NR == 1 || $c < lo { lo = $c } NR == 1 || $c > hi { hi = $c } END { printf "%.3f-%.3f", lo, hi }' "$WORK/ratios.txt"; }
-	verdict() { awk -v x="$1" -v t="$2" 'BEGIN { print (x >= t) ? "meets" : "MISSES" }'; }
+	med() { awk -v c="$1" '{ print $c }' "$WORK/ratios.txt" | median; }
+	range() { awk -v c="$1" -v f="$2" 'NR == 1 || $c < lo { lo = $c } NR == 1 || $c > hi { hi = $c } END { printf f " to " f, lo, hi }' "$WORK/ratios.txt"; }
+	local ba added_b added_d
+	ba=$(med 2) added_b=$(med 5) added_d=$(med 7)
 	echo
-	echo "ratios (per round, then the median; range across rounds in brackets):"
-	printf '  b/a req/s  %.3f  [%s]  target >= 0.97: %s\n' "$ba" "$(range 2)" "$(verdict "$ba" 0.97)"
-	printf '  c/a req/s  %.3f  [%s]\n' "$ca" "$(range 3)"
-	printf '  b/d req/s  %.3f  [%s]  target >= 4: %s\n' "$bd" "$(range 4)" "$(verdict "$bd" 4)"
-	printf '  a/d req/s  %.3f  [%s]  (the ceiling for b/d: a guard that cost nothing)\n' "$ad" "$(range 6)"
-	printf '  b/e req/s  %.3f  [%s]  (against a session service that reads Redis)\n' "$be" "$(range 7)"
-	printf '  a/e req/s  %.3f  [%s]  (the ceiling for b/e)\n' "$ae" "$(range 8)"
-	printf '  b/a Caddy CPU per request  %.3f  [%s]\n' "$cpu" "$(range 5)"
-	# What each variant adds to plain reverse_proxy, in Caddy CPU per request
-	# (per round, then the median): the cost of the check itself.
-	local added=$WORK/added.txt
-	awk '{ cpu[$1, $2] = $7; rounds[$1] = 1 }
-	     END { for (r in rounds) printf "%s %.2f %.2f %.2f\n", r, cpu[r, "b"] - cpu[r, "a"], cpu[r, "d"] - cpu[r, "a"], cpu[r, "e"] - cpu[r, "a"] }' \
-		"$results" >"$added"
-	printf '  Caddy CPU added to (a) per request: b %+.1f us, d %+.1f us, e %+.1f us\n' \
-		"$(awk '{print $2}' "$added" | median)" "$(awk '{print $3}' "$added" | median)" "$(awk '{print $4}' "$added" | median)"
+	echo "throughput against (a), per round, then the median (range across rounds in brackets):"
+	printf '  b/a req/s  %.3f  [%s]  target >= 0.97: %s\n' "$ba" "$(range 2 %.3f)" "$(awk -v x="$ba" 'BEGIN { print (x >= 0.97) ? "meets" : "MISSES" }')"
+	printf '  c/a req/s  %.3f  [%s]\n' "$(med 3)" "$(range 3 %.3f)"
+	printf '  b/a Caddy CPU per request  %.3f  [%s]\n' "$(med 4)" "$(range 4 %.3f)"
+	# The comparison with forward_auth: what each adds to Caddy's own work per
+	# request. (Their req/s ratio is capped by the session service's round
+	# trip on loopback, whatever the guard costs.)
+	echo
+	echo "Caddy CPU each variant adds to (a) per request, per round, then the median:"
+	printf '  b  logout, valid cookie                %+7.1f us  [%s]\n' "$added_b" "$(range 5 %+.1f)"
+	printf '  c  logout, revoked cookie              %+7.1f us  [%s]\n' "$(med 6)" "$(range 6 %+.1f)"
+	printf '  d  forward_auth                        %+7.1f us  [%s]\n' "$added_d" "$(range 7 %+.1f)"
+	printf '  e  forward_auth, Redis sessions        %+7.1f us  [%s]\n' "$(med 8)" "$(range 8 %+.1f)"
+	printf '  target: b adds at most a tenth of what d adds (%+.1f us <= %.1f us): %s\n' "$added_b" \
+		"$(awk -v d="$added_d" 'BEGIN { print d / 10 }')" "$(awk -v b="$added_b" -v d="$added_d" 'BEGIN { print (b * 10 <= d) ? "meets" : "MISSES" }')"
 	grep -c '"revoked credential refused"' "$WORK/compare.log" | xargs printf '  (c wrote %s audit lines "revoked credential refused": 20 a second, then 1 in 100)\n'
 }
 
