@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,70 +80,25 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 	})
 	revokeCookie(t, p, "sid=revoked-before")
 
-	var failures atomic.Int64
-	var requests, resets atomic.Int64
-	var firstFailure atomic.Value
-	fail := func(format string, args ...any) {
-		if failures.Add(1) == 1 {
-			firstFailure.Store(fmt.Sprintf(format, args...))
+	valid := func(w int) string { return fmt.Sprintf("sid=valid-%d", w) }
+	load := e2e.StartLoad(4, p.URL("/load"), func(w, i int) http.Header {
+		if i%2 == 1 {
+			return http.Header{"Cookie": {"sid=revoked-before"}}
 		}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second}
-			valid := fmt.Sprintf("sid=valid-%d", w)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cookie := valid
-				if i%2 == 1 {
-					cookie = "sid=revoked-before"
-				}
-				get := func() (*http.Response, error) {
-					req, _ := http.NewRequest("GET", p.URL("/load"), nil)
-					req.Header.Set("Cookie", cookie)
-					return c.Do(req)
-				}
-				resp, err := get()
-				requests.Add(1)
-				if err != nil {
-					// Caddy swaps its HTTP servers on a reload, and a keep-alive
-					// connection the old one closes at that instant can be reset
-					// under a request (Caddy's doing, not this module's). Browsers
-					// retry an idempotent GET once on a new connection; so does
-					// this client, and only a failure after that counts.
-					resets.Add(1)
-					resp, err = get()
-				}
-				if err != nil {
-					fail("request failed during reload, also when retried: %v", err)
-					continue
-				}
-				var s e2e.SeenRequest
-				body := make([]byte, 512)
-				n, _ := resp.Body.Read(body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					fail("status %s during reload: %s", resp.Status, body[:n])
-					continue
-				}
-				s = e2e.Seen(t, body[:n])
-				if cookie == valid && s.Cookie != valid {
-					fail("valid session lost during reload: app saw %q", s.Cookie)
-				}
-				if cookie != valid && s.Cookie != "" {
-					fail("revoked session passed during reload: app saw %q", s.Cookie)
-				}
-			}
-		}()
-	}
+		return http.Header{"Cookie": {valid(w)}}
+	}, func(w, i int, resp *http.Response, body []byte) string {
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Sprintf("status %s during reload: %s", resp.Status, body)
+		}
+		s := e2e.Seen(t, body)
+		if i%2 == 0 && s.Cookie != valid(w) {
+			return fmt.Sprintf("valid session lost during reload: app saw %q", s.Cookie)
+		}
+		if i%2 == 1 && s.Cookie != "" {
+			return fmt.Sprintf("revoked session passed during reload: app saw %q", s.Cookie)
+		}
+		return ""
+	})
 
 	for i := 1; i <= 9; i++ {
 		time.Sleep(100 * time.Millisecond)
@@ -158,16 +111,15 @@ func TestE2E_Reload_UnderLoad(t *testing.T) {
 		}
 		revokeCookie(t, p, fmt.Sprintf("sid=revoked-during-%d", i))
 	}
-	close(stop)
-	wg.Wait()
+	load.Stop()
 
-	if n := failures.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v\nCaddy's log:\n%s", n, requests.Load(), firstFailure.Load(), p.Logs.String())
+	if n, first := load.Failures(); n > 0 {
+		t.Fatalf("%d requests failed during reloads (of %v); first: %v\nCaddy's log:\n%s", n, load, first, p.Logs.String())
 	}
 	if strings.Contains(p.Logs.String(), "panic") {
 		t.Fatalf("panic in Caddy's log:\n%s", p.Logs.String())
 	}
-	t.Logf("%d requests across 9 reloads, none failed (%d connection resets retried once)", requests.Load(), resets.Load())
+	t.Logf("%v across 9 reloads, none failed", load)
 	for i := 1; i <= 9; i++ {
 		_, body := e2e.Do(t, http.DefaultClient, "GET", p.URL("/after"), http.Header{"Cookie": {fmt.Sprintf("sid=revoked-during-%d", i)}}, "")
 		if s := e2e.Seen(t, body); s.Cookie != "" {

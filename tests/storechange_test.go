@@ -2,13 +2,10 @@ package tests
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,61 +75,21 @@ http://127.0.0.1:%d {
 	}
 	apiLogoutOK()
 
-	var (
-		passedRevoked, refused, liveLost, requests, resets atomic.Int64
-		firstProblem                                       atomic.Value
-	)
-	note := func(n *atomic.Int64, format string, args ...any) {
-		n.Add(1)
-		firstProblem.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 20 * time.Second}
-			live := fmt.Sprintf("live-%d", w)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				token := live
-				if i%2 == 0 {
-					token = revoked
-				}
-				get := func() (*http.Response, error) {
-					req, _ := http.NewRequest("GET", p.URL("/page"), nil)
-					req.Header.Set("X-Session-Token", token)
-					req.Header.Set("Accept", "application/json")
-					return c.Do(req)
-				}
-				resp, err := get()
-				requests.Add(1)
-				if err != nil { // a keep-alive connection closed by the reload: retried once, as browsers do
-					resets.Add(1)
-					resp, err = get()
-				}
-				if err != nil {
-					note(&liveLost, "request failed, also when retried: %v", err)
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case token == revoked && resp.StatusCode != http.StatusUnauthorized:
-					note(&passedRevoked, "revoked session answered %s: %s", resp.Status, body)
-				case token == live && resp.StatusCode == http.StatusServiceUnavailable:
-					note(&refused, "live session refused: %s", body)
-				case token == live && (resp.StatusCode != http.StatusOK || e2e.Seen(t, body).Token != live):
-					note(&liveLost, "live session answered %s: %s", resp.Status, body)
-				}
-			}
-		}()
-	}
+	load := e2e.StartLoad(8, p.URL("/page"), func(w, i int) http.Header {
+		token := fmt.Sprintf("live-%d", w)
+		if i%2 == 0 {
+			token = revoked
+		}
+		return http.Header{"X-Session-Token": {token}, "Accept": {"application/json"}}
+	}, func(w, i int, resp *http.Response, body []byte) string {
+		switch {
+		case i%2 == 0 && resp.StatusCode != http.StatusUnauthorized:
+			return fmt.Sprintf("revoked session answered %s: %s", resp.Status, body)
+		case i%2 == 1 && (resp.StatusCode != http.StatusOK || e2e.Seen(t, body).Token != fmt.Sprintf("live-%d", w)):
+			return fmt.Sprintf("live session answered %s: %s", resp.Status, body)
+		}
+		return ""
+	})
 	const reloads = 8
 	for i := range reloads {
 		time.Sleep(authDelay + 100*time.Millisecond)
@@ -141,15 +98,11 @@ http://127.0.0.1:%d {
 		}
 	}
 	time.Sleep(2 * authDelay)
-	close(stop)
-	wg.Wait()
+	load.Stop()
 
-	t.Logf("%d requests across %d store changes (%d connection resets retried once)", requests.Load(), reloads, resets.Load())
-	if n := passedRevoked.Load(); n > 0 {
-		t.Fatalf("%d revoked requests were not refused; first problem: %v\nCaddy's log:\n%s", n, firstProblem.Load(), p.Logs.String())
-	}
-	if n := refused.Load() + liveLost.Load(); n > 0 {
-		t.Fatalf("%d live requests did not reach the app (%d refused); first problem: %v\nCaddy's log:\n%s", n, refused.Load(), firstProblem.Load(), p.Logs.String())
+	t.Logf("%v across %d store changes", load, reloads)
+	if n, first := load.Failures(); n > 0 {
+		t.Fatalf("%d requests were answered wrong; first: %v\nCaddy's log:\n%s", n, first, p.Logs.String())
 	}
 	// The window was really crossed: some old config's requests reached its
 	// store after it closed, and went to the new one.
