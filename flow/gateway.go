@@ -124,7 +124,7 @@ type Gateway struct {
 	cfg Config
 
 	browserPath, apiPath, errorsPath string
-	sessionsPath                     string // "" without identity
+	sessionsPath, sessionPrefix      string // "" without identity; the prefix ends in "/"
 	ownerPolicy                      session.OwnerPolicy
 	tokenHeaders                     []string // every spelling of cfg.TokenHeader
 	intercept                        *interceptMatcher
@@ -233,6 +233,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Owners != nil {
 		// Where Kratos has them: beside /self-service.
 		g.sessionsPath = path.Join(path.Dir(path.Dir(cfg.Prefix)), "sessions")
+		g.sessionPrefix = g.sessionsPath + "/"
 	}
 	if !pathCovers(cfg.Cookie.Paths, cfg.Prefix) {
 		// Browsers send a cookie only under its Path: the browser flow
@@ -287,7 +288,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	case p == g.apiPath:
 		g.serveAPI(w, r)
 		return nil
-	case g.sessionsPath != "" && (p == g.sessionsPath || isSessionPath(p, g.sessionsPath, r.Method)):
+	case g.sessionsPath != "" && (p == g.sessionsPath || isSessionPath(p, g.sessionPrefix, r.Method)):
 		g.serveSessions(w, r)
 		return nil
 	case p == g.errorsPath && g.cfg.ErrorURL != nil:

@@ -26,9 +26,9 @@ const (
 func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error {
 	verdict := verdictPass
 	var revoked []credential // allocated only when something is revoked
-	// Sessions whose owner this node has not recorded (with identity on).
-	var unknown [maxLearnedPerRequest]session.ID
-	nUnknown := 0
+	// With identity on: some session here has no owner recorded on this
+	// node yet (serveLearning finds which).
+	learn := false
 	decide := func(c credential) bool {
 		v, id := g.check(r, c)
 		switch v {
@@ -42,9 +42,8 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			return false
 		}
 		// A piece the app never gets is no session of the app's to learn.
-		if g.cfg.Owners != nil && c.kind != fromUnreadableCookie && nUnknown < len(unknown) && !g.cfg.Owners.Known(id, g.ownerPolicy) {
-			unknown[nUnknown] = id
-			nUnknown++
+		if g.cfg.Owners != nil && !learn && c.kind != fromUnreadableCookie && !g.cfg.Owners.Known(id, g.ownerPolicy) {
+			learn = true
 		}
 		return true
 	}
@@ -60,8 +59,8 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 		if shape.rewrite() {
 			g.forwardCookies(r, nil)
 		}
-		if nUnknown > 0 {
-			return g.serveLearning(w, r, next, unknown[:nUnknown])
+		if learn {
+			return g.serveLearning(w, r, next)
 		}
 		return next.ServeHTTP(w, r)
 	case verdictTooLong:

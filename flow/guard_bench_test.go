@@ -444,3 +444,66 @@ func BenchmarkGuardMemoryBounded(b *testing.B) {
 		b.Errorf("the cache holds %d entries, more than max_entries %d", cache.Len(), maxEntries)
 	}
 }
+
+// BenchmarkGuard_Identity is the guard with sessions' owners on against the
+// guard without, for a session whose owner this node has recorded: the
+// known-session lookup is all the extra work, and the identity is not
+// read. anonymous is a session that has no identity (yet), whose identity
+// is read before and after the app on every request.
+//
+//	go test -run '^$' -bench 'Guard_Identity' -count 10 ./flow/ > id.txt
+//	benchstat -col /identity id.txt
+func BenchmarkGuard_Identity(b *testing.B) {
+	for _, bc := range []struct {
+		name      string
+		identity  bool
+		anonymous bool
+	}{
+		{"identity=off/valid_cookie_hit", false, false},
+		{"identity=on/valid_cookie_hit", true, false},
+		{"identity=off/anonymous", false, true},
+		{"identity=on/anonymous", true, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			store := memory.New()
+			b.Cleanup(func() { _ = store.Close() })
+			cache, err := session.NewCache(store, session.CacheOptions{MaxEntries: 100_000, NegativeTTL: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = cache.Close() })
+			keys, _ := session.NewKeys([]byte("0123456789abcdef0123456789abcdef"))
+			cfg := Config{Cookies: []string{"sid"}, Keys: keys, Store: cache}
+			id := session.CookieID(benchCookieShort)
+			if bc.identity {
+				owners := session.NewOwners(store, cache, session.OwnersOptions{})
+				b.Cleanup(owners.Close)
+				cfg.Owners = owners
+				user := ""
+				if !bc.anonymous {
+					user = "alice"
+				}
+				cfg.Identity = IdentityFunc(func(r *http.Request) IdentityValues {
+					return IdentityValues{Subject: user, IDToken: r.Header.Get("Authorization")}
+				})
+				if !bc.anonymous {
+					owners.Learn(session.Sighting{ID: id, Owner: session.Owner{Subject: "alice"}}, session.OwnerPolicy{Lifetime: DefaultSessionLifetime})
+				}
+			}
+			g, err := New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := browserRequest(benchCookieShort)
+			warm(b, cache, id)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			defer cpuTimer(b)()
+			for b.Loop() {
+				if err := g.ServeHTTP(w, r, nopNext); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

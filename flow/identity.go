@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,13 +49,20 @@ func (f IdentityFunc) Identity(r *http.Request) IdentityValues { return f(r) }
 // recorded (a request carries one session, rarely two).
 const maxLearnedPerRequest = 4
 
-// serveLearning passes a request whose sessions this node has not
-// recorded to the app, and records their owner once the handlers behind
-// have run.
-func (g *Gateway) serveLearning(w http.ResponseWriter, r *http.Request, next Next, unknown []session.ID) error {
-	// A copy: unknown is the guard's stack array, which must not escape
-	// (the guard allocates nothing for a known session).
-	ids := append([]session.ID(nil), unknown...)
+// serveLearning passes a request with a session this node has not
+// recorded to the app, and records the owner of its unknown sessions once
+// the handlers behind have run. (The guard only noted that there is one,
+// so that a known session costs it nothing more.)
+func (g *Gateway) serveLearning(w http.ResponseWriter, r *http.Request, next Next) error {
+	var ids []session.ID
+	g.eachCredential(r, func(c credential) bool {
+		if len(c.value) <= MaxCredentialLength && c.kind != fromUnreadableCookie {
+			if id := c.id(); !g.cfg.Owners.Known(id, g.ownerPolicy) && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		return len(ids) < maxLearnedPerRequest
+	})
 	// Seen now, when the guard let the session through: a revocation by
 	// owner made while the app is still answering covers this session.
 	seen := g.now()

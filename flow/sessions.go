@@ -30,11 +30,11 @@ import (
 // sessions: one the client merely claimed (a JWT it sent itself, which the
 // gateway does not verify) could be anyone's.
 
-// isSessionPath reports whether p is DELETE <base>/{id}: the one route
+// isSessionPath reports whether p is DELETE <prefix>{id}: the one route
 // under the sessions path that is ours. Other paths and methods there
 // (Kratos's /sessions/whoami) stay the app's.
-func isSessionPath(p, base, method string) bool {
-	rest, ok := strings.CutPrefix(p, base+"/")
+func isSessionPath(p, prefix, method string) bool {
+	rest, ok := strings.CutPrefix(p, prefix)
 	return ok && method == http.MethodDelete && rest != "" && rest != "whoami" && !strings.Contains(rest, "/")
 }
 
@@ -42,7 +42,7 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	setNoCache(h)
 	h.Add("Vary", "Cookie")
-	if rest, ok := strings.CutPrefix(r.URL.Path, g.sessionsPath+"/"); ok {
+	if rest, ok := strings.CutPrefix(r.URL.Path, g.sessionPrefix); ok {
 		g.disableMySession(w, r, rest)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,8 +89,12 @@ type Owners struct {
 	log     *zap.Logger
 	observe func(string, int)
 	now     func() time.Time
-	clock   *coarseClock // nil with a test clock
 	base    time.Time
+	// minuteNow is the minute Known compares with, moved by the writer
+	// once a minute (a clock read on every request would cost more than
+	// the lookup). Zero with a test clock: then Known reads the clock.
+	minuteNow atomic.Uint64
+	testClock bool
 
 	known *knownTable
 	queue chan learnItem
@@ -130,9 +135,11 @@ func NewOwners(index OwnerIndex, revoker Revoker, opts OwnersOptions) *Owners {
 	}
 	if o.now == nil {
 		o.now = time.Now
-		o.clock = newCoarseClock()
+	} else {
+		o.testClock = true
 	}
 	o.base = o.now()
+	o.minuteNow.Store(1)
 	go o.run()
 	return o
 }
@@ -310,29 +317,34 @@ func (o *Owners) Close() {
 	o.once.Do(func() {
 		close(o.stop)
 		<-o.done
-		if o.clock != nil {
-			o.clock.Close()
-		}
 	})
 }
 
+// minute is minutes since NewOwners, plus one (zero marks an empty slot).
 func (o *Owners) minute() uint64 {
-	if o.clock != nil {
-		return uint64(o.clock.Now()/int64(time.Minute)) + 1
+	if o.testClock {
+		return o.exactMinute()
 	}
-	return uint64(o.now().Sub(o.base)/time.Minute) + 1
+	return o.minuteNow.Load()
 }
+
+func (o *Owners) exactMinute() uint64 { return uint64(o.now().Sub(o.base)/time.Minute) + 1 }
 
 // writeTimeout bounds one RecordOwners call.
 const writeTimeout = 5 * time.Second
 
 func (o *Owners) run() {
 	defer close(o.done)
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
 	batch := make([]learnItem, 0, maxRecordBatch)
 	for {
 		select {
 		case <-o.stop:
 			return
+		case <-tick.C:
+			o.minuteNow.Store(o.exactMinute())
+			continue
 		case item := <-o.queue:
 			batch = append(batch[:0], item)
 		}
