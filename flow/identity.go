@@ -215,29 +215,13 @@ func (g *Gateway) revokeOwner(ctx context.Context, key session.OwnerKey, via str
 	if o, ok := g.cfg.Observer.(OwnerObserver); ok {
 		o.OwnerRevoked(via, n, err)
 	}
-	fields := append(ownerFields(key), zap.String("via", via), zap.Int("sessions", n))
+	fields := append(key.LogFields(), zap.String("via", via), zap.Int("sessions", n))
 	if err != nil {
 		g.audit.Warn("owner revocation failed", append(fields, zap.Error(err))...)
 		return n, err
 	}
 	g.audit.Info("owner revoked", fields...)
 	return n, nil
-}
-
-// ownerFields names an owner in a log line: claims are identifiers, never
-// credentials.
-func ownerFields(key session.OwnerKey) []zap.Field {
-	var f []zap.Field
-	if key.Subject != "" {
-		f = append(f, zap.String("subject", key.Subject))
-	}
-	if key.Issuer != "" {
-		f = append(f, zap.String("issuer", key.Issuer))
-	}
-	if key.SessionID != "" {
-		f = append(f, zap.String("sid", key.SessionID))
-	}
-	return f
 }
 
 // OwnerObserver is an Observer that also counts revocations by owner.

@@ -203,7 +203,7 @@ func (g *Gateway) disableMySession(w http.ResponseWriter, r *http.Request, rawID
 		return
 	}
 	if found {
-		g.audit.Info("session revoked", append(ownerFields(key), zap.String("via", "self_service"),
+		g.audit.Info("session revoked", append(key.LogFields(), zap.String("via", "self_service"),
 			zap.String("session_public_id", publicID), zap.String("by_session", current.Short()),
 			zap.String("remote_addr", r.RemoteAddr))...)
 	}

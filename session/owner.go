@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Owner is who a session belongs to, as the identity provider names them:
@@ -327,4 +329,20 @@ func (k OwnerKey) IndexKey() OwnerKey {
 		return BySubject(k.Subject)
 	}
 	return k
+}
+
+// LogFields name the owner k names in a log line: claims are identifiers,
+// never credentials.
+func (k OwnerKey) LogFields() []zap.Field {
+	var f []zap.Field
+	if k.Subject != "" {
+		f = append(f, zap.String("subject", k.Subject))
+	}
+	if k.Issuer != "" {
+		f = append(f, zap.String("issuer", k.Issuer))
+	}
+	if k.SessionID != "" {
+		f = append(f, zap.String("sid", k.SessionID))
+	}
+	return f
 }

@@ -419,10 +419,7 @@ func (o *Owners) writeGroup(items []learnItem, limit int) {
 
 func (o *Owners) revokeLogged(ctx context.Context, id ID, until time.Time, owner Owner, msg string) {
 	err := o.revoker.Revoke(ctx, id, until)
-	fields := []zap.Field{zap.String("subject", owner.Subject), zap.String("session", id.Short())}
-	if owner.Issuer != "" {
-		fields = append(fields, zap.String("issuer", owner.Issuer))
-	}
+	fields := append(ByIssuerSubject(owner.Issuer, owner.Subject).LogFields(), zap.String("session", id.Short()))
 	if err != nil {
 		// Recorded again on its next request on this node, which meets
 		// the same answer and tries again.

@@ -394,6 +394,10 @@ func (s *Store) EverReached() bool { return s.reached.Load() }
 // Backend is the wrapped store.
 func (s *Store) Backend() session.Store { return s.backend }
 
+// Unwrap is Backend, so that session.As finds the backend's capabilities
+// (its session.OwnerIndex) through the journal.
+func (s *Store) Unwrap() session.Store { return s.backend }
+
 // Path is the journal file.
 func (s *Store) Path() string { return s.path }
 
