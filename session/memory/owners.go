@@ -28,17 +28,26 @@ func newOwners() *owners {
 	}
 }
 
-// RecordOwners implements session.OwnerIndex.
-func (s *Store) RecordOwners(ctx context.Context, batch []session.Sighting, maxPerOwner int) ([]session.Recorded, error) {
+// lockOwners takes the owners' lock for one call; unlock releases it.
+func (s *Store) lockOwners(ctx context.Context) (o *owners, unlock func(), err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.omu.Lock()
-	defer s.omu.Unlock()
 	if s.owners == nil {
-		return nil, session.ErrClosed
+		s.omu.Unlock()
+		return nil, nil, session.ErrClosed
 	}
-	o := s.owners
+	return s.owners, s.omu.Unlock, nil
+}
+
+// RecordOwners implements session.OwnerIndex.
+func (s *Store) RecordOwners(ctx context.Context, batch []session.Sighting, maxPerOwner int) ([]session.Recorded, error) {
+	o, unlock, err := s.lockOwners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	now := s.now()
 	o.forgetExpired(now)
 	out := make([]session.Recorded, len(batch))
@@ -96,13 +105,13 @@ func (o *owners) trim(k session.OwnerKey, set map[session.ID]struct{}, maxPerOwn
 }
 
 // OwnerOf implements session.OwnerIndex.
-func (s *Store) OwnerOf(_ context.Context, id session.ID) (session.OwnerRecord, bool, error) {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if s.owners == nil {
-		return session.OwnerRecord{}, false, session.ErrClosed
+func (s *Store) OwnerOf(ctx context.Context, id session.ID) (session.OwnerRecord, bool, error) {
+	o, unlock, err := s.lockOwners(ctx)
+	if err != nil {
+		return session.OwnerRecord{}, false, err
 	}
-	r, ok := s.owners.records[id]
+	defer unlock()
+	r, ok := o.records[id]
 	if !ok || !r.Until.After(s.now()) {
 		return session.OwnerRecord{}, false, nil
 	}
@@ -110,26 +119,22 @@ func (s *Store) OwnerOf(_ context.Context, id session.ID) (session.OwnerRecord, 
 }
 
 // SessionsOf implements session.OwnerIndex.
-func (s *Store) SessionsOf(_ context.Context, key session.OwnerKey) ([]session.OwnerRecord, error) {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if s.owners == nil {
-		return nil, session.ErrClosed
+func (s *Store) SessionsOf(ctx context.Context, key session.OwnerKey) ([]session.OwnerRecord, error) {
+	o, unlock, err := s.lockOwners(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return s.owners.sessionsOf(key, s.now()), nil
+	defer unlock()
+	return o.sessionsOf(key, s.now()), nil
 }
 
 // MarkOwnerRevoked implements session.OwnerIndex.
 func (s *Store) MarkOwnerRevoked(ctx context.Context, key session.OwnerKey, mark session.OwnerMark) ([]session.OwnerRecord, error) {
-	if err := ctx.Err(); err != nil {
+	o, unlock, err := s.lockOwners(ctx)
+	if err != nil {
 		return nil, err
 	}
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if s.owners == nil {
-		return nil, session.ErrClosed
-	}
-	o := s.owners
+	defer unlock()
 	now := s.now()
 	for k, m := range o.marks {
 		if !m.Until.After(now) {
