@@ -192,8 +192,8 @@ type RevokeOwnerOptions struct {
 	Except ID
 }
 
-// revokeWorkers bounds the revocations RevokeOwner makes at once (each is
-// a store write; concurrent ones share group commits).
+// revokeWorkers bounds the store calls RevokeOwner and Sessions make at
+// once.
 const revokeWorkers = 8
 
 // RevokeOwner revokes every session recorded for key, on every node that
@@ -229,37 +229,51 @@ func (o *Owners) RevokeOwner(ctx context.Context, key OwnerKey, opts RevokeOwner
 // revokeAll revokes ids that are not revoked yet, a few at a time, and
 // counts them.
 func (o *Owners) revokeAll(ctx context.Context, ids []ID, until time.Time) (int, error) {
+	var mu sync.Mutex
+	count := 0
+	err := inParallel(len(ids), func(i int) error {
+		revoked, err := o.revoker.Revoked(ctx, ids[i])
+		if err == nil && !revoked {
+			if err = o.revoker.Revoke(ctx, ids[i], until); err == nil {
+				mu.Lock()
+				count++
+				mu.Unlock()
+			}
+		}
+		return err
+	})
+	return count, err
+}
+
+// inParallel runs fn(0..n-1), revokeWorkers at a time (each is a store
+// call; concurrent revocations share group commits), and returns the
+// first error.
+func inParallel(n int, fn func(i int) error) error {
 	var (
 		mu       sync.Mutex
-		count    int
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	next := make(chan ID)
-	for range min(revokeWorkers, len(ids)) {
+	next := make(chan int)
+	for range min(revokeWorkers, n) {
 		wg.Go(func() {
-			for id := range next {
-				revoked, err := o.revoker.Revoked(ctx, id)
-				if err == nil && !revoked {
-					err = o.revoker.Revoke(ctx, id, until)
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
 				}
-				mu.Lock()
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case err == nil && !revoked:
-					count++
-				}
-				mu.Unlock()
 			}
 		})
 	}
-	for _, id := range ids {
-		next <- id
+	for i := range n {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return count, firstErr
+	return firstErr
 }
 
 // RevokeSession revokes one session of key: the self-service API's
@@ -295,12 +309,13 @@ func (o *Owners) Sessions(ctx context.Context, key OwnerKey) ([]OwnerSession, er
 		return nil, err
 	}
 	out := make([]OwnerSession, len(recs))
-	for i, r := range recs {
-		revoked, err := o.revoker.Revoked(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = OwnerSession{OwnerRecord: r, Revoked: revoked}
+	err = inParallel(len(recs), func(i int) error {
+		revoked, err := o.revoker.Revoked(ctx, recs[i].ID)
+		out[i] = OwnerSession{OwnerRecord: recs[i], Revoked: revoked}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
