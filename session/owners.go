@@ -96,11 +96,12 @@ type Owners struct {
 	minuteNow atomic.Uint64
 	testClock bool
 
-	known *knownTable
-	queue chan learnItem
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	known  *knownTable
+	queue  chan learnItem
+	warned time.Time // the writer's last warning about a failed write
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 type learnItem struct {
@@ -411,7 +412,9 @@ func (o *Owners) writeGroup(items []learnItem, limit int) {
 			o.known.forget(it.s.ID)
 		}
 		o.observe("error", len(items))
-		if !errors.Is(err, ErrClosed) {
+		// Once a minute at most: during a store outage every batch fails.
+		if now := o.now(); !errors.Is(err, ErrClosed) && now.Sub(o.warned) >= time.Minute {
+			o.warned = now
 			o.log.Warn("recording session owners failed; they are recorded on their next requests",
 				zap.Int("sessions", len(items)), zap.Error(err))
 		}
