@@ -207,6 +207,8 @@ func (g *Gateway) disableMySession(w http.ResponseWriter, r *http.Request, rawID
 			zap.String("session_public_id", publicID), zap.String("by_session", current.Short()),
 			zap.String("remote_addr", r.RemoteAddr))...)
 	}
+	// Kratos's writer sets the JSON type on its 204 too.
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -144,8 +144,8 @@ func TestSessions_DeleteOthers_RevokesThemEverywhere_Count(t *testing.T) {
 func TestSessions_DeleteOne_ThatOneOnly(t *testing.T) {
 	ih := withSessions(t)
 	res := ih.sessionsReq(http.MethodDelete, "/sessions/"+session.IDOf("a2").PublicID(), "a1")
-	if res.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE /sessions/{a2}: %d %s", res.StatusCode, readBody(t, res))
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Content-Type") != "application/json; charset=utf-8" || readBody(t, res) != "" {
+		t.Fatalf("DELETE /sessions/{a2}: %d %v %q", res.StatusCode, res.Header, readBody(t, res))
 	}
 	ih.assertRevoked("a2")
 	ih.assertNotRevoked("a3")
