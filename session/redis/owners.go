@@ -304,7 +304,43 @@ func (s *Store) MarkOwnerRevoked(ctx context.Context, key session.OwnerKey, mark
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	return s.recordsOf(ctx, key, members)
+	return s.listedBy(ctx, key, members)
+}
+
+// listedBy is what a revocation by owner must revoke: every member the
+// mark's script listed. In Cluster a session's record is another slot, so
+// a pipeline may have added the index entry (before the mark: then the
+// script saw no mark) while the record is still on its way; such a member
+// is listed all the same, with the owner its index stands for. (With
+// ByIssuerSubject that may take in a session of the same subject at
+// another issuer, which a revocation can afford: it only refuses.)
+func (s *Store) listedBy(ctx context.Context, key session.OwnerKey, members []string) ([]session.OwnerRecord, error) {
+	recs, err := s.recordsOf(ctx, key, members)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[session.ID]bool, len(recs))
+	for _, r := range recs {
+		have[r.ID] = true
+	}
+	for _, m := range members {
+		id, err := session.ParseID(m)
+		if err != nil || have[id] {
+			continue
+		}
+		if rec, ok, err := s.OwnerOf(ctx, id); err != nil || ok {
+			if err != nil {
+				return nil, err
+			}
+			if !key.Matches(rec.Owner) {
+				continue // recorded meanwhile, for another owner of this index
+			}
+			recs = append(recs, rec)
+			continue
+		}
+		recs = append(recs, session.OwnerRecord{ID: id, Owner: session.Owner{Issuer: key.Issuer, Subject: key.Subject, SessionID: key.SessionID}})
+	}
+	return recs, nil
 }
 
 // recordsOf reads the records of an index's members that key names.

@@ -91,3 +91,30 @@ func TestOwners_AfterScriptFlush_LoadsScriptsAgain(t *testing.T) {
 		t.Fatalf("MarkOwnerRevoked after SCRIPT FLUSH: %v", err)
 	}
 }
+
+// In Cluster a pipeline's index entry can land before the session's record
+// (another slot, another node). A revocation by owner in between must still
+// list the session: here the record is simply not there yet.
+func TestOwners_Mark_ListsAnIndexedSessionWhoseRecordIsOnItsWay(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
+	ctx := context.Background()
+	now := time.Now()
+	owner := session.Owner{Issuer: "i", Subject: "alice", SessionID: "s"}
+	sg := session.Sighting{ID: session.IDOf("on-its-way"), Owner: owner, Seen: now, Since: now, Confirmed: true, Until: now.Add(time.Hour)}
+	if _, err := s.RecordOwners(ctx, []session.Sighting{sg}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client(t).Del(ctx, s.OwnerKey(sg.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []session.OwnerKey{session.BySubject("alice"), session.ByIssuerSubject("i", "alice"), session.ByIssuerSession("i", "s")} {
+		recs, err := s.MarkOwnerRevoked(ctx, key, session.OwnerMark{At: now.Add(time.Second), Until: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].ID != sg.ID {
+			t.Fatalf("%s: the mark listed %d sessions; an indexed session whose record has not arrived escaped it", key, len(recs))
+		}
+	}
+}
