@@ -22,6 +22,8 @@ func init() {
 //
 //	POST /logout/revoke  {"session_token"|"cookie"|"id": "..."}  kill a session everywhere now
 //	POST /logout/lookup  {"session_token"|"cookie"|"id": "..."}  is it revoked, and until when
+//	POST /logout/revoke  {"subject": "..."} or {"iss", "sid"}    kill every session of an owner (identity)
+//	POST /logout/lookup  {"subject": "..."} or {"iss", "sid"}    the owner's sessions
 //	GET  /logout/status                                          stores, caches, journals
 //
 // Secrets travel in the body, never in the URL, so they stay out of
@@ -54,28 +56,69 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	}
 }
 
-// sessionRef names a session by one of its credentials or by its ID.
+// sessionRef names a session by one of its credentials or by its ID, or
+// an owner by subject (with or without issuer) or by (issuer, sid).
 type sessionRef struct {
 	SessionToken string `json:"session_token,omitempty"`
 	Cookie       string `json:"cookie,omitempty"`
 	ID           string `json:"id,omitempty"`
+	Subject      string `json:"subject,omitempty"`
+	Issuer       string `json:"iss,omitempty"`
+	SID          string `json:"sid,omitempty"`
+}
+
+// owner is the owner the ref names, or nil when it names a session.
+func (ref sessionRef) owner() (*session.OwnerKey, error) {
+	if ref.Subject == "" && ref.Issuer == "" && ref.SID == "" {
+		return nil, nil
+	}
+	if ref.SessionToken != "" || ref.Cookie != "" || ref.ID != "" {
+		return nil, badRequest(errors.New("name a session (session_token, cookie or id) or an owner (subject, iss, sid), not both"))
+	}
+	var key session.OwnerKey
+	switch {
+	case ref.Subject != "" && ref.SID != "":
+		return nil, badRequest(errors.New(`name an owner by {"subject"}, {"iss", "subject"} or {"iss", "sid"}`))
+	case ref.Subject != "" && ref.Issuer != "":
+		key = session.ByIssuerSubject(ref.Issuer, ref.Subject)
+	case ref.Subject != "":
+		key = session.BySubject(ref.Subject)
+	case ref.Issuer != "" && ref.SID != "":
+		key = session.ByIssuerSession(ref.Issuer, ref.SID)
+	default:
+		return nil, badRequest(errors.New(`an identity provider session needs both iss and sid: {"iss", "sid"}`))
+	}
+	if err := key.Check(); err != nil {
+		return nil, badRequest(err)
+	}
+	return &key, nil
 }
 
 // maxAdminBody caps admin request bodies like the API flow's.
 const maxAdminBody = 32 << 10
 
-func readRef(r *http.Request, method string) (session.ID, error) {
+// readRef reads the body: a session (its ID), or an owner (owner not nil).
+func readRef(r *http.Request, method string) (id session.ID, owner *session.OwnerKey, err error) {
 	if r.Method != method {
-		return session.ID{}, caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use %s", r.Method, method)}
+		return session.ID{}, nil, caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use %s", r.Method, method)}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
 	if err != nil || len(body) > maxAdminBody {
-		return session.ID{}, badRequest(errors.New("body too large or unreadable"))
+		return session.ID{}, nil, badRequest(errors.New("body too large or unreadable"))
 	}
 	var ref sessionRef
 	if err := json.Unmarshal(body, &ref); err != nil {
-		return session.ID{}, badRequest(errors.New(`body must be JSON: {"session_token": "..."}, {"cookie": "..."} or {"id": "<64 hex digits>"}`))
+		return session.ID{}, nil, badRequest(errors.New(`body must be JSON: {"session_token": "..."}, {"cookie": "..."}, {"id": "<64 hex digits>"}, {"subject": "..."} or {"iss": "...", "sid": "..."}`))
 	}
+	if owner, err := ref.owner(); owner != nil || err != nil {
+		return session.ID{}, owner, err
+	}
+	id, err = ref.session()
+	return id, nil, err
+}
+
+// session is the session the ref names.
+func (ref sessionRef) session() (session.ID, error) {
 	given := 0
 	for _, v := range []string{ref.SessionToken, ref.Cookie, ref.ID} {
 		if v != "" {
@@ -83,7 +126,7 @@ func readRef(r *http.Request, method string) (session.ID, error) {
 		}
 	}
 	if given != 1 {
-		return session.ID{}, badRequest(errors.New("name the session by exactly one of session_token, cookie or id"))
+		return session.ID{}, badRequest(errors.New("name the session by exactly one of session_token, cookie or id (or an owner by subject, or iss and sid)"))
 	}
 	switch {
 	case ref.SessionToken != "":
@@ -118,9 +161,12 @@ type sessionAnswer struct {
 // revoke revokes the session in every store some config uses: with a
 // shared store (Redis) that reaches every node.
 func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
-	id, err := readRef(r, http.MethodPost)
+	id, owner, err := readRef(r, http.MethodPost)
 	if err != nil {
 		return err
+	}
+	if owner != nil {
+		return a.revokeOwner(w, r, *owner)
 	}
 	stores := activeStores()
 	if len(stores) == 0 {
@@ -155,9 +201,12 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 
 // lookup says whether a session is revoked, store by store.
 func (a *adminAPI) lookup(w http.ResponseWriter, r *http.Request) error {
-	id, err := readRef(r, http.MethodPost)
+	id, owner, err := readRef(r, http.MethodPost)
 	if err != nil {
 		return err
+	}
+	if owner != nil {
+		return a.lookupOwner(w, r, *owner)
 	}
 	answer := sessionAnswer{ID: id.String(), Stores: []storeResult{}}
 	for _, s := range activeStores() {

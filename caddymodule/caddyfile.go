@@ -50,6 +50,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    session_lifetime    <duration>
 //	    on_revoked          strip|deny|redirect <url>
 //	    clear_site_data     <type>...
+//	    identity {
+//	        id_token     <placeholder>
+//	        subject      <placeholder>
+//	        max_sessions <n>
+//	    }
 //	    store               memory | bolt [<path>] | redis { ... }
 //	    cache {
 //	        max_entries  <n>
@@ -103,6 +108,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.SessionLifetime)
 		case "on_revoked":
 			err = h.unmarshalOnRevoked(d)
+		case "identity":
+			err = h.unmarshalIdentity(d)
 		case "store":
 			err = h.unmarshalStore(d)
 		case "cache":

@@ -79,6 +79,10 @@ type Handler struct {
 	// storage. "cache" only if you mean it: it stalls Chrome.
 	ClearSiteData []string `json:"clear_site_data,omitempty"`
 
+	// Who sessions belong to, so that every session of an owner can be
+	// logged out (admin API, the self-service /sessions endpoints).
+	Identity *IdentityConfig `json:"identity,omitempty"`
+
 	// The session store: a logout.stores.* module. Default: bolt.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=logout.stores inline_key=backend"`
 	// The cache in front of the store.
@@ -93,6 +97,8 @@ type Handler struct {
 	gateway  *flow.Gateway
 	cacheKey string // this handler's reference in cachePool
 	oidc     *oidcRoutes
+	// ownersKey is its reference in ownersPool, with identity.
+	ownersKey string
 	logger   *zap.Logger
 }
 
@@ -141,8 +147,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if lifetime <= 0 {
 		lifetime = flow.DefaultSessionLifetime
 	}
-	if h.cacheKey, cfg.Store, err = acquireCache(ctx, storeModule, opts, lifetime); err != nil {
+	var cache *session.Cache
+	if h.cacheKey, cache, err = acquireCache(ctx, storeModule, opts, lifetime); err != nil {
 		return err
+	}
+	cfg.Store = cache
+	if h.Identity != nil {
+		if h.ownersKey, cfg.Owners, err = acquireOwners(ctx, cache, opts.MaxEntries); err != nil {
+			return err
+		}
+		cfg.Identity = placeholderIdentity{idToken: h.Identity.IDToken, subject: h.Identity.Subject}
 	}
 	cfg.Logger = h.logger
 	cfg.Observer = newObserver(ctx)
@@ -224,6 +238,12 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 	if h.SessionLifetime < 0 {
 		return cfg, errors.New("session_lifetime: must be positive")
 	}
+	if h.Identity != nil {
+		if err := h.Identity.check(); err != nil {
+			return cfg, err
+		}
+		cfg.MaxSessionsPerOwner = h.Identity.MaxSessions
+	}
 	if h.Cache != nil {
 		if err := checkMaxEntries(h.Cache.MaxEntries); err != nil {
 			return cfg, err
@@ -263,6 +283,10 @@ const logoutURLPlaceholder = "http.logout.url"
 // Cleanup lets go of the shared store and cache; the last user closes them.
 func (h *Handler) Cleanup() error {
 	h.oidc.cleanup()
+	if h.ownersKey != "" {
+		_, _ = ownersPool.Delete(h.ownersKey)
+		h.ownersKey = ""
+	}
 	if h.cacheKey == "" {
 		return nil
 	}

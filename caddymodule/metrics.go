@@ -27,6 +27,18 @@ var (
 		Help:    "Latency of session store calls that the cache could not answer, by operation and result.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	}, []string{"op", "result"})
+	sessionsRecorded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "logout", Name: "sessions_recorded_total",
+		Help: "Session owners written to the store (identity), by result: recorded; revoked_late (its owner was revoked before the record arrived); evicted (pushed out by max_sessions, and logged out); dropped (queue full: recorded on a later request); error.",
+	}, []string{"result"})
+	ownerRevocations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "logout", Name: "owner_revocations_total",
+		Help: "Revocations by owner (every session of a subject or of an identity provider session), by who asked (admin, self_service, ...) and result (ok, error).",
+	}, []string{"via", "result"})
+	ownerSessionsRevoked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "logout", Name: "owner_sessions_revoked_total",
+		Help: "Sessions revoked by revocations by owner, by who asked.",
+	}, []string{"via"})
 	cacheCollector = &cacheStats{
 		hits:    prometheus.NewDesc("caddy_logout_cache_hits_total", "Guard and flow lookups answered by the cache.", []string{"store"}, nil),
 		misses:  prometheus.NewDesc("caddy_logout_cache_misses_total", "Lookups that went to the store.", []string{"store"}, nil),
@@ -43,7 +55,7 @@ type observer struct {
 }
 
 func newObserver(ctx caddy.Context) *observer {
-	registerCollectors(ctx, logoutsTotal, guardTotal, storeDuration, cacheCollector)
+	registerCollectors(ctx, logoutsTotal, guardTotal, storeDuration, sessionsRecorded, ownerRevocations, ownerSessionsRevoked, cacheCollector)
 	return &observer{
 		passed:     guardTotal.WithLabelValues("passed"),
 		revoked:    guardTotal.WithLabelValues("revoked"),
@@ -52,6 +64,19 @@ func newObserver(ctx caddy.Context) *observer {
 }
 
 func (o *observer) Logout(flow, result string) { logoutsTotal.WithLabelValues(flow, result).Inc() }
+
+// OwnerRevoked implements flow.OwnerObserver.
+func (o *observer) OwnerRevoked(via string, n int, err error) { observeOwnerRevoked(via, n, err) }
+
+func observeOwnerRevoked(via string, n int, err error) {
+	ownerRevocations.WithLabelValues(via, resultOf(err)).Inc()
+	ownerSessionsRevoked.WithLabelValues(via).Add(float64(n))
+}
+
+// observeRecorded counts what became of sightings (session.OwnersOptions).
+func observeRecorded(outcome string, n int) {
+	sessionsRecorded.WithLabelValues(outcome).Add(float64(n))
+}
 
 func (o *observer) Guard(decision string) {
 	switch decision {

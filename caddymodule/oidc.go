@@ -505,4 +505,9 @@ func (o ownersLookup) OwnerOf(ctx context.Context, id session.ID) (iss, sid stri
 }
 
 // oidcIDToken is the identity block's id_token placeholder.
-func (h *Handler) oidcIDToken() string { return "" }
+func (h *Handler) oidcIDToken() string {
+	if h.Identity == nil {
+		return ""
+	}
+	return h.Identity.IDToken
+}
