@@ -6,6 +6,7 @@ require (
 	github.com/caddy-logout/caddy-logout v0.0.0
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/go-jose/go-jose/v4 v4.1.6
 	github.com/ory/client-go v1.22.92
 )
 
