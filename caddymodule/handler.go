@@ -99,7 +99,7 @@ type Handler struct {
 	oidc     *oidcRoutes
 	// ownersKey is its reference in ownersPool, with identity.
 	ownersKey string
-	logger   *zap.Logger
+	logger    *zap.Logger
 }
 
 // CacheConfig sizes the cache in front of the store.
