@@ -235,8 +235,19 @@ func lookupOwner(t *testing.T, p *e2e.Caddy, ref ownerRef) lookupAnswer {
 	return a
 }
 
-// waitRecorded waits until the store lists every one of sids as subject's.
+// waitRecorded waits until the store lists every one of sids (sid
+// cookie values) as subject's.
 func waitRecorded(t *testing.T, p *e2e.Caddy, subject string, sids ...string) lookupAnswer {
+	t.Helper()
+	ids := make([]session.ID, len(sids))
+	for i, sid := range sids {
+		ids[i] = session.CookieID(sid)
+	}
+	return waitRecordedIDs(t, p, subject, ids...)
+}
+
+// waitRecordedIDs is waitRecorded for sessions named by their ID.
+func waitRecordedIDs(t *testing.T, p *e2e.Caddy, subject string, ids ...session.ID) lookupAnswer {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -246,8 +257,8 @@ func waitRecorded(t *testing.T, p *e2e.Caddy, subject string, sids ...string) lo
 			have[s.ID] = true
 		}
 		missing := 0
-		for _, sid := range sids {
-			if !have[session.CookieID(sid).String()] {
+		for _, id := range ids {
+			if !have[id.String()] {
 				missing++
 			}
 		}
@@ -255,7 +266,7 @@ func waitRecorded(t *testing.T, p *e2e.Caddy, subject string, sids ...string) lo
 			return a
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d sessions of %s not recorded after 10s: %+v", missing, len(sids), subject, a.Sessions)
+			t.Fatalf("%d of %d sessions of %s not recorded after 10s: %+v", missing, len(ids), subject, a.Sessions)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

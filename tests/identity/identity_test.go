@@ -291,50 +291,18 @@ func checkMetricsAndAudit(t *testing.T, p *e2e.Caddy, sids []string) {
 	}
 }
 
-// waitRecordedIDs is waitRecorded for sessions named by their ID.
-func waitRecordedIDs(t *testing.T, p *e2e.Caddy, subject string, ids ...session.ID) lookupAnswer {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a := lookupOwner(t, p, ownerRef{Subject: subject})
-		have := map[string]bool{}
-		for _, s := range a.Sessions {
-			have[s.ID] = true
-		}
-		all := true
-		for _, id := range ids {
-			all = all && have[id.String()]
-		}
-		if all {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sessions of %s not recorded after 10s: %+v", subject, a.Sessions)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// appKey signs the app's own JWTs; a forger signs with its own key.
+var (
+	appKey    = []byte("the app's signing key, 32 bytes!")
+	forgerKey = []byte("mallory's own key, also 32 bytes")
+)
 
-// appKey signs the app's own JWTs.
-var appKey = []byte("the app's signing key, 32 bytes!")
+func signedJWT(t *testing.T, claims map[string]any) string { return jwtWith(t, appKey, claims) }
+func forgedJWT(t *testing.T, claims map[string]any) string { return jwtWith(t, forgerKey, claims) }
 
-func signedJWT(t *testing.T, claims map[string]any) string {
+func jwtWith(t *testing.T, key []byte, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: appKey}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// forgedJWT is a token the app never issued: signed with another key.
-func forgedJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("mallory's own key, also 32 bytes")}, nil)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: key}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
