@@ -77,7 +77,6 @@ func TestKratosDifferential_MySessions(t *testing.T) {
 		}
 		want := observe(t, k.PublicURL(path(kratosID)), c.req.method, h)
 		got := observe(t, gw.URL(path(gatewayID)), c.req.method, h)
-		t.Logf("%s: Kratos %d %q %q %q %.200s | gateway %d %q %.200s", c.name, want.status, want.contentType, want.totalCount, want.link, want.body, got.status, got.link, got.body)
 		n, diffs := want.diff(got)
 		for _, d := range diffs {
 			t.Errorf("%s: %s", c.name, d)
