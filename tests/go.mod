@@ -8,6 +8,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-jose/go-jose/v4 v4.1.6
 	github.com/ory/client-go v1.22.92
+	golang.org/x/net v0.60.0
 )
 
 require (
