@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,38 @@ func (p *Process) WaitHTTP(t testing.TB, within time.Duration, ready func(*http.
 			}
 			time.Sleep(25 * time.Millisecond)
 		}
+	}
+}
+
+// WaitLine waits until a line of the output (printed before or coming)
+// contains all of parts, and returns the first such line; it fails the
+// test if the process exits first or within passes.
+func (p *Process) WaitLine(t testing.TB, within time.Duration, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		exited := false
+		select {
+		case <-p.exited:
+			exited = true // read the output once more: the line may be its last
+		default:
+		}
+	lines:
+		for _, l := range strings.Split(p.Logs.String(), "\n") {
+			for _, s := range parts {
+				if !strings.Contains(l, s) {
+					continue lines
+				}
+			}
+			return l
+		}
+		if exited {
+			t.Fatalf("%s exited while waiting for %q:\n%s", p.Name, parts, p.Logs.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no line with %q within %s:\n%s", p.Name, parts, within, p.Logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestBackChannel_LogoutAtProvider_CookieRefusedAtGateway(t *testing.T) {
 	}
 
 	logoutAtProvider(t, alice, idp)
-	line := idp.waitLine(t, 10*time.Second, `"event":"backchannel.`)
+	line := idp.WaitLine(t, 10*time.Second, `"event":"backchannel.`)
 	if !strings.Contains(line, "backchannel.success") || !strings.Contains(line, `"sub":"alice"`) {
 		t.Fatalf("the provider's back-channel logout did not succeed: %s", line)
 	}

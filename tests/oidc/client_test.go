@@ -121,21 +121,6 @@ func (c *webClient) submit(p page, id string, values url.Values) page {
 	return c.get(action.String())
 }
 
-// cookie is the value of the named cookie the client would send to u.
-func (c *webClient) cookie(u, name string) string {
-	c.t.Helper()
-	parsed, err := url.Parse(u)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, ck := range c.http.Jar.Cookies(parsed) {
-		if ck.Name == name {
-			return ck.Value
-		}
-	}
-	return ""
-}
-
 // cookieHeader is the Cookie header the client would send to u.
 func (c *webClient) cookieHeader(u string) string {
 	parsed, _ := url.Parse(u)

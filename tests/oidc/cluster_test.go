@@ -32,7 +32,7 @@ func TestBackChannel_TwoNodes_TokenAtB_RefusedAtA(t *testing.T) {
 	aliceCookies, bobCookies := alice.cookieHeader(nodeA), bob.cookieHeader(nodeA)
 
 	logoutAtProvider(t, alice, idp)
-	if line := idp.waitLine(t, 10*time.Second, `"event":"backchannel.`); !strings.Contains(line, "backchannel.success") {
+	if line := idp.WaitLine(t, 10*time.Second, `"event":"backchannel.`); !strings.Contains(line, "backchannel.success") {
 		t.Fatalf("back-channel logout to node B: %s", line)
 	}
 	if !strings.Contains(b.Logs.String(), `"logout token accepted"`) || strings.Contains(a.Logs.String(), `"logout token accepted"`) {

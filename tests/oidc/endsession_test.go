@@ -43,7 +43,7 @@ func TestEndSession_GatewayLogoutEndsTheProviderSession(t *testing.T) {
 	if got := done.URL.String(); got != gateway+"/bye" {
 		t.Fatalf("after the provider's logout the browser is at %s, want %s/bye", got, gateway)
 	}
-	if line := idp.waitLine(t, 10*time.Second, `"event":"backchannel.`); !strings.Contains(line, "backchannel.success") {
+	if line := idp.WaitLine(t, 10*time.Second, `"event":"backchannel.`); !strings.Contains(line, "backchannel.success") {
 		t.Fatalf("back-channel: %s", line)
 	}
 	if _, in := appAccess(t, gateway, cookies); in {

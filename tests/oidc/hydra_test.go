@@ -23,7 +23,7 @@ import (
 // hydra is a running Ory Hydra (in-memory database), with its public
 // (issuer) and admin URLs.
 type hydra struct {
-	*process
+	*e2e.Process
 	Issuer string // with the trailing slash Hydra gives it
 	Admin  string
 }
@@ -56,7 +56,7 @@ log:
 	}
 	cmd := exec.Command(testutil.Tool(t, "hydra"), "serve", "all", "--dev", "--sqa-opt-out", "-c", file)
 	cmd.Env = append(os.Environ(), "DSN=memory")
-	h.process = startProcess(t, "hydra", cmd)
+	h.Process = e2e.StartProcess(t, "hydra", cmd)
 	eventually(t, 30*time.Second, "hydra ready", func() bool {
 		resp, err := http.Get(h.Admin + "/health/ready")
 		if err != nil {

@@ -7,19 +7,16 @@
 package oidc
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,124 +44,10 @@ func freePortOn(t testing.TB, host string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// process runs a program for the test: its output is kept (and shown when
-// the test fails), each line is offered to the waiters, and it is stopped
-// when the test ends.
-type process struct {
-	name  string
-	cmd   *exec.Cmd
-	logs  *testutil.SyncBuffer
-	mu    sync.Mutex
-	lines []string
-	subs  []chan string
-	done  chan struct{}
-}
-
-func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
-	t.Helper()
-	p := &process{name: name, cmd: cmd, logs: &testutil.SyncBuffer{}, done: make(chan struct{})}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	pw.Close()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			for _, s := range p.subs {
-				select {
-				case s <- line:
-				default:
-				}
-			}
-			p.mu.Unlock()
-		}
-	}()
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if p.cmd.Process != nil {
-			p.cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-p.done:
-			case <-time.After(5 * time.Second):
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.logs.String())
-		}
-	})
-	return p
-}
-
-// waitLine waits until a line (seen before or coming) contains all of
-// parts, and returns it.
-func (p *process) waitLine(t testing.TB, within time.Duration, parts ...string) string {
-	t.Helper()
-	match := func(l string) bool {
-		for _, s := range parts {
-			if !strings.Contains(l, s) {
-				return false
-			}
-		}
-		return true
-	}
-	ch := make(chan string, 256)
-	p.mu.Lock()
-	for _, l := range p.lines {
-		if match(l) {
-			p.mu.Unlock()
-			return l
-		}
-	}
-	p.subs = append(p.subs, ch)
-	p.mu.Unlock()
-	deadline := time.After(within)
-	for {
-		select {
-		case l := <-ch:
-			if match(l) {
-				return l
-			}
-		case <-p.done:
-			t.Fatalf("%s exited while waiting for %q:\n%s", p.name, parts, p.logs.String())
-		case <-deadline:
-			t.Fatalf("%s: no line with %q within %s:\n%s", p.name, parts, within, p.logs.String())
-		}
-	}
-}
-
-// countLines counts the lines so far that contain all of parts.
-func (p *process) countLines(parts ...string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-outer:
-	for _, l := range p.lines {
-		for _, s := range parts {
-			if !strings.Contains(l, s) {
-				continue outer
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // provider is a running oidc-provider, and the key it signs with (the test
 // hands the key to it, so it can sign logout tokens as the provider does).
 type provider struct {
-	*process
+	*e2e.Process
 	Issuer string
 	Key    *rsa.PrivateKey
 	KID    string
@@ -199,16 +82,16 @@ func startProvider(t *testing.T, clients ...client) *provider {
 	cmd := exec.Command("node", "idp.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "IDP_HOST="+idpHost, fmt.Sprintf("IDP_PORT=%d", port), "IDP_JWKS="+string(jwks), "IDP_CLIENTS="+string(clientsJSON), "DEBUG=")
-	p := &provider{process: startProcess(t, "oidc-provider", cmd), Key: key, KID: kid,
+	p := &provider{Process: e2e.StartProcess(t, "oidc-provider", cmd), Key: key, KID: kid,
 		Issuer: fmt.Sprintf("http://%s:%d", idpHost, port)}
-	p.waitLine(t, 20*time.Second, `"event":"ready"`)
+	p.WaitLine(t, 20*time.Second, `"event":"ready"`)
 	return p
 }
 
 // oauth2Proxy is a running oauth2-proxy for one client, answering Caddy's
 // forward_auth at /oauth2/auth and serving its /oauth2/* endpoints.
 type oauth2Proxy struct {
-	*process
+	*e2e.Process
 	Port int
 }
 
@@ -244,26 +127,9 @@ func startOAuth2Proxy(t *testing.T, issuer, clientID, secret, publicURL string, 
 		"--code-challenge-method=S256",
 		"--scope=openid email profile",
 	}, extra...)
-	o := &oauth2Proxy{process: startProcess(t, "oauth2-proxy", exec.Command(testutil.Tool(t, "oauth2-proxy"), args...)), Port: port}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + o.Addr() + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return o
-			}
-		}
-		select {
-		case <-o.done:
-			t.Fatalf("oauth2-proxy exited:\n%s", o.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oauth2-proxy not ready: %v\n%s", err, o.logs.String())
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	o := &oauth2Proxy{Process: e2e.StartProcess(t, "oauth2-proxy", exec.Command(testutil.Tool(t, "oauth2-proxy"), args...)), Port: port}
+	o.WaitHTTP(t, 20*time.Second, e2e.StatusOK, "http://"+o.Addr()+"/ping")
+	return o
 }
 
 func randomID() string {
