@@ -28,6 +28,13 @@ const (
 	// keys: a token naming an unknown kid refreshes them at most this often,
 	// so a flood of made-up kids costs the issuer one request per interval.
 	DefaultRefreshInterval = 10 * time.Second
+	// retryWithoutKeys is the least time between two fetches while there
+	// are no keys (or no discovery document) at all: a provider that was
+	// slow when Caddy started is asked again for the next logout token a
+	// second later (a provider sends each one once, and losing it leaves a
+	// session alive), while a flood of tokens still costs it at most one
+	// request a second.
+	retryWithoutKeys = time.Second
 	// keysMaxAge is how long fetched keys are trusted before they are
 	// fetched again on the next use, so that a key the issuer removed
 	// stops verifying within the hour. A failed refresh keeps the old keys.
@@ -98,7 +105,8 @@ type discovery struct {
 }
 
 // get returns the metadata, fetching it on first use. A failed fetch is
-// retried at most once per interval; meanwhile its error is returned.
+// retried at most once per retryWithoutKeys; meanwhile its error is
+// returned.
 func (d *discovery) get(ctx context.Context) (*provider, error) {
 	d.mu.Lock()
 	if d.doc != nil {
@@ -106,7 +114,7 @@ func (d *discovery) get(ctx context.Context) (*provider, error) {
 		d.mu.Unlock()
 		return doc, nil
 	}
-	if d.flight == nil && !d.lastTry.IsZero() && d.now().Sub(d.lastTry) < d.interval {
+	if d.flight == nil && !d.lastTry.IsZero() && d.now().Sub(d.lastTry) < min(d.interval, retryWithoutKeys) {
 		err := d.lastErr
 		d.mu.Unlock()
 		return nil, err
@@ -203,7 +211,8 @@ func (k *keySet) candidates(ctx context.Context, kid string, alg jose.SignatureA
 
 // current returns the keys, fetching them when there are none yet, when
 // they are older than keysMaxAge, or when refresh asks for it; fetches
-// start at most once per interval and concurrent callers share one. fresh
+// start at most once per interval (retryWithoutKeys while there are none)
+// and concurrent callers share one. fresh
 // reports that the keys were fetched for this call (no point in asking
 // again).
 func (k *keySet) current(ctx context.Context, refresh bool) (keys []jose.JSONWebKey, fresh bool, err error) {
@@ -211,7 +220,11 @@ func (k *keySet) current(ctx context.Context, refresh bool) (keys []jose.JSONWeb
 	now := k.now()
 	stale := k.loaded.IsZero() || now.Sub(k.loaded) > keysMaxAge
 	f := k.flight
-	if f == nil && (refresh || stale) && (k.lastTry.IsZero() || now.Sub(k.lastTry) >= k.interval) {
+	wait := k.interval
+	if k.keys == nil {
+		wait = min(wait, retryWithoutKeys)
+	}
+	if f == nil && (refresh || stale) && (k.lastTry.IsZero() || now.Sub(k.lastTry) >= wait) {
 		f = newFlight()
 		k.flight = f
 		k.lastTry = now
