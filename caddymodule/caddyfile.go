@@ -31,7 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile reads the logout directive:
 //
 //	logout [<matcher>] {
-//	    cookie              <name>...
+//	    cookie              <name|glob>...
 //	    token_header        <header>
 //	    cookie_domain       <domain>...
 //	    cookie_path         <path>...
@@ -75,7 +75,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch option {
 		case "cookie":
-			err = appendArgs(d, &h.Cookies, flow.CheckCookieName)
+			err = appendArgs(d, &h.Cookies, flow.CheckCookiePattern)
 		case "cookie_domain":
 			err = appendArgs(d, &h.CookieDomains, checkCookieDomain)
 		case "intercept":

@@ -174,6 +174,7 @@ var badValues = []struct{ name, caddyfile, json, want string }{
 		"placeholders are not supported"},
 	{"cookie_path second relative", "cookie_path / wp-admin", `"cookie_path":["/","wp-admin"]`, `cookie_path: "wp-admin" must be a path`},
 	{"cookie name invalid", `cookie "a;b"`, `"cookies":["a;b"]`, "is not a valid cookie name"},
+	{"cookie pattern too wide", "cookie DokuWiki *", `"cookies":["DokuWiki","*"]`, `cookie: "*" matches nearly every cookie`},
 	{"cookie_path relative", "cookie_path app", `"cookie_path":"app"`, "cookie_path"},
 	{"cookie_domain with slash", "cookie_domain example.com/x", `"cookie_domains":["example.com/x"]`, "cookie_domain"},
 	{"samesite", "cookie_samesite sideways", `"cookie_samesite":"sideways"`, "cookie_samesite: must be lax, strict or none"},
@@ -216,7 +217,7 @@ func TestLoad_GoodConfigs(t *testing.T) {
 	for name, body := range map[string]string{
 		"defaults (bolt in the data dir, generated key)": "",
 		"keys from env and file, rotation":               "signing_key {env.LOGOUT_TEST_KEY} {file." + keyFile + "}",
-		"everything": `cookie ory_kratos_session PHPSESSID
+		"everything": `cookie ory_kratos_session PHPSESSID DW* wordpress_logged_in_*
 		token_header X-Auth-Token
 		cookie_domain example.com .example.org
 		cookie_path /app /app/admin

@@ -22,7 +22,8 @@ func init() {
 // and API logout endpoints, a guard that refuses revoked sessions on every
 // request, and zero-code logout around the app's own logout path.
 type Handler struct {
-	// Session cookie names, in lookup order. Default: ory_kratos_session.
+	// Session cookie names, in lookup order, or patterns where '*' matches
+	// any run of characters (DW*). Default: ory_kratos_session.
 	Cookies []string `json:"cookies,omitempty"`
 	// Header carrying a session token. Default: X-Session-Token.
 	// Authorization: Bearer is always read too.

@@ -225,6 +225,9 @@ func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) erro
 // asks the browser to clear site data.
 func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie) {
 	g.cookies.clearAll(w, r, https, keep)
+	for _, n := range g.globNamesSent(r.Header["Cookie"]) {
+		g.cookies.clearOne(w, r, n, https, keep)
+	}
 	if https && g.clearSiteData != "" {
 		w.Header().Set("Clear-Site-Data", g.clearSiteData)
 	}

@@ -1,5 +1,137 @@
 package flow
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// A configured session cookie is an exact name or a glob: '*' matches any
+// run of characters, anywhere in the name (DW*, wordpress_logged_in_*), for
+// apps whose cookie names carry a per-install hash. Globs match under the
+// same name canonicalisation as exact names (sameCookieName: case, and the
+// characters PHP mangles), and a cookie they catch is known by the name the
+// browser sent: that is the name its deletion uses.
+//
+// A glob can also catch a cookie whose value many sessions share
+// (WordPress's wordpress_test_cookie=WP Cookie check is the same for every
+// visitor; a user-id cookie is the same for every session of a user):
+// revoking such a value would log out everyone who has it, for good. So a
+// glob-matched value shorter than MinGlobValueLength is no credential at
+// all (session secrets are longer), patterns with too little literal text
+// are refused, and patterns that catch a known shared cookie warn at load.
+
+// MinGlobValueLength is the shortest value a glob-matched cookie must have
+// to count as a session credential: 16 bytes, as short as the shortest
+// mainstream session id (128 bits in base64 is 22) gets, and longer than
+// the shared values known to be caught (WP Cookie check is 15).
+const MinGlobValueLength = 16
+
+// minGlobLiteral is how many characters other than '*' a glob needs.
+const minGlobLiteral = 2
+
+// sharedCookies are names of cookies known to hold values that many
+// sessions share, with what they are.
+var sharedCookies = []struct{ name, what string }{
+	{"wordpress_test_cookie", "WordPress's cookie test, the same value for every visitor"},
+	{"wp-settings-1", "WordPress's per-user settings"},
+	{"wp-settings-time-1", "WordPress's per-user settings time"},
+	{"DOKU_PREFS", "DokuWiki's display preferences"},
+}
+
+// isGlob reports whether a configured cookie name is a pattern.
+func isGlob(name string) bool { return strings.IndexByte(name, '*') >= 0 }
+
+// CheckCookiePattern checks a `cookie` option: an RFC 6265 token, where '*'
+// is a wildcard with enough literal text around it.
+func CheckCookiePattern(name string) error {
+	if err := CheckCookieName(name); err != nil {
+		return err
+	}
+	if isGlob(name) && len(name)-strings.Count(name, "*") < minGlobLiteral {
+		return fmt.Errorf("cookie: %q matches nearly every cookie, including ones every visitor shares; name the session cookies (DW*, wordpress_logged_in_*)", name)
+	}
+	return nil
+}
+
+// cookieGlob is a compiled glob: the pattern folded as sameCookieName folds
+// names, with '*' kept.
+type cookieGlob struct {
+	pattern string
+	folded  string
+}
+
+func newCookieGlob(pattern string) cookieGlob {
+	b := []byte(pattern)
+	for i, c := range b {
+		if c != '*' {
+			b[i] = foldNameByte(c)
+		}
+	}
+	return cookieGlob{pattern: pattern, folded: string(b)}
+}
+
+// matches reports whether a cookie name matches the glob, folding the name
+// as it goes. It does not allocate; backtracking is to the last '*' only,
+// so it is linear in practice.
+func (g cookieGlob) matches(name string) bool {
+	pat := g.folded
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pat) && pat[p] == '*':
+			star, mark = p, n
+			p++
+		case p < len(pat) && pat[p] == foldNameByte(name[n]):
+			p++
+			n++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pat) && pat[p] == '*' {
+		p++
+	}
+	return p == len(pat)
+}
+
+// splitCookiePatterns separates exact names from globs, and warns about
+// globs that catch a cookie known to hold shared values.
+func splitCookiePatterns(names []string, log *zap.Logger) (exact []string, globs []cookieGlob) {
+	for _, n := range names {
+		if !isGlob(n) {
+			exact = append(exact, n)
+			continue
+		}
+		g := newCookieGlob(n)
+		globs = append(globs, g)
+		for _, s := range sharedCookies {
+			if g.matches(s.name) {
+				log.Warn("a cookie pattern also matches a cookie whose value many sessions share; values shorter than 16 bytes are never taken for sessions, but list narrower patterns",
+					zap.String("pattern", n), zap.String("matches", s.name), zap.String("which_is", s.what))
+			}
+		}
+	}
+	return exact, globs
+}
+
+// globMatch reports whether a cookie name matches one of the globs.
+func (g *Gateway) globMatch(name string) bool {
+	for _, glob := range g.cookieGlobs {
+		if glob.matches(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // isSessionCookie reports whether a cookie of this name (as a browser
 // sends it, or an app sets it) is one of the configured session cookies.
 func (g *Gateway) isSessionCookie(name string) bool {
@@ -8,5 +140,53 @@ func (g *Gateway) isSessionCookie(name string) bool {
 			return true
 		}
 	}
-	return false
+	return g.globMatch(name)
+}
+
+// globCredential reports whether a cookie pair of the request is a session
+// credential by a glob: a name no exact name claims, a glob matches, and a
+// value long enough to be a session secret.
+func (g *Gateway) globCredential(name, value string) bool {
+	if len(value) < MinGlobValueLength || !g.globMatch(name) {
+		return false
+	}
+	for _, n := range g.cfg.Cookies {
+		if sameCookieName(name, n) {
+			return false // an exact name's, read as such
+		}
+	}
+	return true
+}
+
+// eachGlobCookie is eachCredential's part for globs: every cookie of the
+// request that globCredential accepts, by the name the browser sent. It
+// reports false when fn stopped. Without globs it costs one branch.
+func (g *Gateway) eachGlobCookie(lines []string, fn func(credential) bool) bool {
+	if len(g.cookieGlobs) == 0 {
+		return true
+	}
+	stop := false
+	eachCookiePairIn(lines, func(n, v, _ string) bool {
+		if g.globCredential(n, v) {
+			stop = !fn(credential{kind: fromCookie, name: n, value: v})
+		}
+		return !stop
+	})
+	return !stop
+}
+
+// globNamesSent lists the names of the request's cookies that are session
+// credentials by a glob, each once: what clearing deletes for the globs.
+func (g *Gateway) globNamesSent(lines []string) []string {
+	if len(g.cookieGlobs) == 0 {
+		return nil
+	}
+	var names []string
+	eachCookiePairIn(lines, func(n, v, _ string) bool {
+		if g.globCredential(n, v) && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+		return len(names) < maxRelatedNames
+	})
+	return names
 }

@@ -93,6 +93,9 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 				}
 			}
 		}
+		if !g.eachGlobCookie(lines, fn) { // cookienames.go
+			return
+		}
 	}
 	// Every value of the token headers, not only the first: apps differ in
 	// which of several they read.

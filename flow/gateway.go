@@ -129,6 +129,7 @@ type Gateway struct {
 	tokenHeaders                     []string // every spelling of cfg.TokenHeader
 	intercept                        *interceptMatcher
 	cookies                          *cookieClearer
+	cookieGlobs                      []cookieGlob // cookie names with '*'
 	clearSiteData                    string
 	audit                            *zap.Logger
 	// refusedAudit logs revoked credentials the guard refuses, sampled: a
@@ -144,7 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Cookies = []string{DefaultCookie}
 	}
 	for _, c := range cfg.Cookies {
-		if err := CheckCookieName(c); err != nil {
+		if err := CheckCookiePattern(c); err != nil {
 			return nil, err
 		}
 	}
@@ -207,6 +208,10 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.TrustForwarded == nil {
 		cfg.TrustForwarded = func(*http.Request) bool { return false }
 	}
+	// Exact names stay in cfg.Cookies (the hot path loops over them as
+	// before); globs are matched in one more pass, only when there are any.
+	var globs []cookieGlob
+	cfg.Cookies, globs = splitCookiePatterns(cfg.Cookies, cfg.Logger)
 	rules := make([]InterceptRule, 0, len(cfg.Intercept)+len(cfg.InterceptRules))
 	for _, s := range cfg.Intercept {
 		rule, err := ParseIntercept(s)
@@ -226,6 +231,7 @@ func New(cfg Config) (*Gateway, error) {
 		errorsPath:   path.Join(path.Dir(cfg.Prefix), "errors"),
 		intercept:    im,
 		cookies:      newCookieClearer(cfg.Cookies, cfg.Cookie),
+		cookieGlobs:  globs,
 		tokenHeaders: headerSpellings(cfg.TokenHeader),
 		audit:        cfg.Logger.Named("audit"),
 		ownerPolicy:  session.OwnerPolicy{Lifetime: cfg.SessionLifetime, MaxPerOwner: cfg.MaxSessionsPerOwner},
