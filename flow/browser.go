@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -125,17 +126,18 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 	// cookie is no browser: there is nothing to clear (Kratos clears
 	// nothing either).
 	_, hasCookie := g.primaryCookie(r)
-	if err := g.revokeSessionCookies(r, id); err != nil {
+	grouped, err := g.revokeSessionCookies(r, id)
+	if err != nil {
 		// Still clear the browser: the user asked to be logged out.
 		g.storeErrorLog("browser", id, err)
 		if hasCookie {
-			g.clearBrowser(w, r, https, nil)
+			g.clearBrowser(w, r, https, nil, grouped)
 		}
 		fail(errStoreUnavailable(), "store_error")
 		return
 	}
 	if hasCookie {
-		g.clearBrowser(w, r, https, nil)
+		g.clearBrowser(w, r, https, nil, grouped)
 	}
 
 	returnTo, e := g.checkReturnTo(r, q)
@@ -200,33 +202,48 @@ func (g *Gateway) sessionCredential(r *http.Request) (credential, bool) {
 }
 
 // revokeSessionCookies revokes the bound session (a cookie's or a token's)
-// and every other configured session cookie the request carries: logout
-// ends all of the browser's credentials, not only the one the token was
-// bound to.
-func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) error {
+// and every other configured session cookie the request carries, and the
+// groups they are in: logout ends all of the browser's credentials, not
+// only the one the token was bound to. It returns the names of the groups'
+// cookies, for deletion.
+func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) ([]string, error) {
 	until := g.now().Add(g.cfg.SessionLifetime)
 	if err := g.cfg.Store.Revoke(r.Context(), primary, until); err != nil {
-		return err
+		return nil, err
 	}
+	done := map[session.ID]bool{primary: true}
+	ids := []session.ID{primary}
 	var err error
 	g.eachCredential(r, func(c credential) bool {
 		if c.kind != fromCookie && c.kind != fromChunkedCookie || len(c.value) > MaxCredentialLength {
 			return true
 		}
-		if id := c.id(); id != primary {
+		if id := c.id(); !done[id] {
+			done[id] = true
+			ids = append(ids, id)
 			err = g.cfg.Store.Revoke(r.Context(), id, until)
 		}
 		return err == nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return g.revokeGroups(r.Context(), ids, until, done)
 }
 
-// clearBrowser deletes the session cookies and, over HTTPS when configured,
-// asks the browser to clear site data.
-func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie) {
+// clearBrowser deletes the session cookies (and the cookies of their
+// groups the request did not carry, by name) and, over HTTPS when
+// configured, asks the browser to clear site data.
+func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie, grouped []string) {
 	g.cookies.clearAll(w, r, https, keep)
-	for _, n := range g.globNamesSent(r.Header["Cookie"]) {
+	sent := g.globNamesSent(r.Header["Cookie"])
+	for _, n := range sent {
 		g.cookies.clearOne(w, r, n, https, keep)
+	}
+	for _, n := range grouped {
+		if !slices.Contains(g.cfg.Cookies, n) && !slices.Contains(sent, n) {
+			g.cookies.clearOne(w, r, n, https, keep)
+		}
 	}
 	if https && g.clearSiteData != "" {
 		w.Header().Set("Clear-Site-Data", g.clearSiteData)

@@ -32,13 +32,17 @@ const MinGlobValueLength = 16
 // minGlobLiteral is how many characters other than '*' a glob needs.
 const minGlobLiteral = 2
 
-// sharedCookies are names of cookies known to hold values that many
-// sessions share, with what they are.
-var sharedCookies = []struct{ name, what string }{
-	{"wordpress_test_cookie", "WordPress's cookie test, the same value for every visitor"},
-	{"wp-settings-1", "WordPress's per-user settings"},
-	{"wp-settings-time-1", "WordPress's per-user settings time"},
-	{"DOKU_PREFS", "DokuWiki's display preferences"},
+// sharedCookies are cookies known to hold values that many sessions share.
+// short: the value is always shorter than MinGlobValueLength, so a glob
+// that catches it never takes it for a session.
+var sharedCookies = []struct {
+	name, what string
+	short      bool
+}{
+	{"wordpress_test_cookie", "WordPress's cookie test, the same value for every visitor", true},
+	{"wp-settings-time-1", "WordPress's per-user settings time", true},
+	{"wp-settings-1", "WordPress's per-user settings", false},
+	{"DOKU_PREFS", "DokuWiki's display preferences", false},
 }
 
 // isGlob reports whether a configured cookie name is a pattern.
@@ -113,10 +117,16 @@ func splitCookiePatterns(names []string, log *zap.Logger) (exact []string, globs
 		g := newCookieGlob(n)
 		globs = append(globs, g)
 		for _, s := range sharedCookies {
-			if g.matches(s.name) {
-				log.Warn("a cookie pattern also matches a cookie whose value many sessions share; values shorter than 16 bytes are never taken for sessions, but list narrower patterns",
-					zap.String("pattern", n), zap.String("matches", s.name), zap.String("which_is", s.what))
+			if !g.matches(s.name) {
+				continue
 			}
+			if s.short {
+				log.Info("a cookie pattern also matches a cookie whose value many sessions share; its value is shorter than 16 bytes, so it is never taken for a session",
+					zap.String("pattern", n), zap.String("matches", s.name), zap.String("which_is", s.what))
+				continue
+			}
+			log.Warn("a cookie pattern also matches a cookie whose value many sessions share, and a logout would revoke that value for all of them; list narrower patterns",
+				zap.String("pattern", n), zap.String("matches", s.name), zap.String("which_is", s.what))
 		}
 	}
 	return exact, globs
@@ -158,17 +168,18 @@ func (g *Gateway) globCredential(name, value string) bool {
 	return true
 }
 
-// eachGlobCookie is eachCredential's part for globs: every cookie of the
-// request that globCredential accepts, by the name the browser sent. It
-// reports false when fn stopped. Without globs it costs one branch.
+// eachGlobCookie is eachCredential's part for globs: every clean cookie
+// piece of the request that globCredential accepts, by the name the
+// browser sent, with its JSON readings (eachReading). It reports false when
+// fn stopped. Without globs it costs one branch.
 func (g *Gateway) eachGlobCookie(lines []string, fn func(credential) bool) bool {
 	if len(g.cookieGlobs) == 0 {
 		return true
 	}
 	stop := false
-	eachCookiePairIn(lines, func(n, v, _ string) bool {
-		if g.globCredential(n, v) {
-			stop = !fn(credential{kind: fromCookie, name: n, value: v})
+	eachCookiePiece(lines, func(p cookiePiece) bool {
+		if p.clean && g.globCredential(p.name(), p.value()) {
+			stop = !eachReading(credential{kind: fromCookie, name: p.name(), value: p.value()}, fn)
 		}
 		return !stop
 	})
@@ -182,9 +193,9 @@ func (g *Gateway) globNamesSent(lines []string) []string {
 		return nil
 	}
 	var names []string
-	eachCookiePairIn(lines, func(n, v, _ string) bool {
-		if g.globCredential(n, v) && !slices.Contains(names, n) {
-			names = append(names, n)
+	eachCookiePiece(lines, func(p cookiePiece) bool {
+		if p.clean && g.globCredential(p.name(), p.value()) && !slices.Contains(names, p.name()) {
+			names = append(names, p.name())
 		}
 		return len(names) < maxRelatedNames
 	})

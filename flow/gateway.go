@@ -84,6 +84,9 @@ type Config struct {
 	DenyOnStoreError bool
 
 	Store Revocations
+	// Groups remembers which session cookies belong together (groups.go).
+	// Default: Store's, when it keeps them (a *session.Cache does).
+	Groups Groups
 
 	// Identity and Owners give sessions an owner: Identity says who a
 	// request's session belongs to (read after the handlers behind ran),
@@ -130,6 +133,7 @@ type Gateway struct {
 	intercept                        *interceptMatcher
 	cookies                          *cookieClearer
 	cookieGlobs                      []cookieGlob // cookie names with '*'
+	grp                              groupLearning
 	clearSiteData                    string
 	audit                            *zap.Logger
 	// refusedAudit logs revoked credentials the guard refuses, sampled: a
@@ -246,6 +250,10 @@ func New(cfg Config) (*Gateway, error) {
 		// would never see the session.
 		cfg.Logger.Warn("the browser logout endpoints are outside cookie_path, so browsers will not send the session cookie to them; move endpoints under it",
 			zap.Strings("cookie_path", cfg.Cookie.Paths), zap.String("endpoints", cfg.Prefix))
+	}
+	g.grp.groups = cfg.Groups
+	if g.grp.groups == nil {
+		g.grp.groups, _ = cfg.Store.(Groups)
 	}
 	g.refusedAudit = g.audit.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		// Per second: the first 20 lines of a kind, then every 100th.

@@ -60,9 +60,9 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			g.forwardCookies(r, nil)
 		}
 		if learn {
-			return g.serveLearning(w, r, next)
+			return g.serveLearning(w, r, g.watched(next))
 		}
-		return next.ServeHTTP(w, r)
+		return g.serveApp(w, r, next)
 	case verdictTooLong:
 		g.writeError(w, r, errCredentialTooLong(), !wantsJSON(r))
 		return nil
@@ -140,5 +140,5 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 	// name or kind riding along stay; a valid cookie sharing the revoked
 	// one's name goes with it (the request is not worth untangling).
 	g.stripRevoked(r, revoked, len(r.Header["Cookie"]) > 0)
-	return next.ServeHTTP(w, r)
+	return g.serveApp(w, r, next)
 }

@@ -182,7 +182,7 @@ func (iw *interceptWriter) finishHeaders() {
 	h := iw.Header()
 	setNoCache(h)
 	iw.lo.filterAppCookies(h)
-	iw.lo.g.clearBrowser(iw, iw.lo.r, iw.lo.https, iw.lo.keepFresh)
+	iw.lo.g.clearBrowser(iw, iw.lo.r, iw.lo.https, iw.lo.keepFresh, iw.lo.grouped)
 }
 
 func (iw *interceptWriter) Write(b []byte) (int, error) {

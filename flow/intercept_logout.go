@@ -24,6 +24,7 @@ type interceptLogout struct {
 	carried []string     // names of the session cookies the request carries
 	revoked map[session.ID]bool
 	fresh   []setCookie // session cookies the app's answer sets to live values
+	grouped []string    // names of the cookies of the revoked sessions' groups
 	done    bool        // revoked, or refused
 }
 
@@ -74,6 +75,12 @@ func (lo *interceptLogout) revoke() {
 			result = "store_error"
 			g.storeErrorLog("intercept", id, err)
 		}
+	}
+	grouped, err := g.revokeGroups(r.Context(), ids, until, lo.revoked)
+	lo.grouped = grouped
+	if err != nil {
+		result = "store_error"
+		g.cfg.Logger.Warn("session store error while revoking a session's other cookies", zap.String("flow", "intercept"), zap.Error(err))
 	}
 	if len(ids) == 0 && result == "ok" {
 		result = "no_session"

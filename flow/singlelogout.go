@@ -57,14 +57,15 @@ func (g *Gateway) EndBrowserSession(w http.ResponseWriter, r *http.Request, acce
 		return false, nil
 	}
 	https := g.isHTTPS(r)
-	if err := g.revokeSessionCookies(r, id); err != nil {
+	grouped, err := g.revokeSessionCookies(r, id)
+	if err != nil {
 		g.storeErrorLog(flow, id, err)
-		g.clearBrowser(w, r, https, nil)
+		g.clearBrowser(w, r, https, nil, grouped)
 		g.cfg.Observer.Logout(flow, "store_error")
 		g.auditLogout(flow, "store_error", &id, r)
 		return false, err
 	}
-	g.clearBrowser(w, r, https, nil)
+	g.clearBrowser(w, r, https, nil, grouped)
 	g.cfg.Observer.Logout(flow, "ok")
 	g.auditLogout(flow, "ok", &id, r)
 	return true, nil

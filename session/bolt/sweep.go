@@ -41,5 +41,10 @@ func (s *Store) Sweep() (removed int, err error) {
 	if s.closed.Load() {
 		return 0, session.ErrClosed
 	}
-	return s.file.Sweep(s.now().UnixNano(), s.sweepChunkSize, s.stop, boltfile.SweepHooks{})
+	removed, err = s.file.Sweep(s.now().UnixNano(), s.sweepChunkSize, s.stop, boltfile.SweepHooks{})
+	if err != nil {
+		return removed, err
+	}
+	_, err = s.sweepGroups()
+	return removed, err
 }

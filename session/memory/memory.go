@@ -31,6 +31,8 @@ type Store struct {
 	// them never slows a revocation lookup; nil once closed.
 	omu    sync.Mutex
 	owners *owners
+
+	groups groupTable // groups.go
 }
 
 // New returns an empty Store.

@@ -15,3 +15,7 @@ func TestStore_Conformance(t *testing.T) {
 // The interface guard lives in a test so the package need not import more
 // than it uses.
 var _ session.Store = (*memory.Store)(nil)
+
+func TestStore_GroupsConformance(t *testing.T) {
+	storetest.RunGroups(t, func(t *testing.T) session.Store { return memory.New() })
+}

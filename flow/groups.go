@@ -1,0 +1,275 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/session"
+)
+
+// A session of a legacy app is often several cookies, and a logout request
+// need not carry them all: WordPress's auth cookie lives at /wp-admin, so
+// the browser never sends it to /wp-login.php. The gateway sees the app set
+// its session cookies (a login answer sets them together), records them as
+// one group in the store, on every node, and a logout revokes the group:
+// a copy of any one of them is refused afterwards.
+
+// Groups is what the flows need to keep groups; a *session.Cache provides
+// it (passing through to the store).
+type Groups interface {
+	JoinGroup(ctx context.Context, members []session.GroupMember, until time.Time) error
+	Group(ctx context.Context, id session.ID) ([]session.GroupMember, error)
+}
+
+// groupLearning is the Gateway's part for groups.
+type groupLearning struct {
+	groups  Groups // nil: no groups are learned
+	recent  recentGroups
+	pool    sync.Pool // *groupWatcher
+	noStore sync.Once // warned that the store keeps no groups
+}
+
+// learnsGroups reports whether answers are watched for session cookies: a
+// store that keeps groups, and session cookies that can come in more than
+// one name.
+func (g *Gateway) learnsGroups() bool {
+	return g.grp.groups != nil && (len(g.cfg.Cookies) > 1 || len(g.cookieGlobs) > 0)
+}
+
+// watchLogins wraps the app's response writer so that the session cookies
+// its answer sets are learned as a group; releaseWatcher takes it back once
+// the app has answered. Without groups it is w itself.
+func (g *Gateway) watchLogins(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if !g.learnsGroups() {
+		return w
+	}
+	gw, _ := g.grp.pool.Get().(*groupWatcher)
+	if gw == nil {
+		gw = &groupWatcher{}
+	}
+	*gw = groupWatcher{ResponseWriter: w, g: g, r: r}
+	return gw
+}
+
+// serveApp hands a guarded request to the app, learning from its answer.
+func (g *Gateway) serveApp(w http.ResponseWriter, r *http.Request, next Next) error {
+	ww := g.watchLogins(w, r)
+	err := next.ServeHTTP(ww, r)
+	g.releaseWatcher(ww)
+	return err
+}
+
+// watched is next with serveApp's learning around it, for a caller that
+// wraps the writer too.
+func (g *Gateway) watched(next Next) Next {
+	if !g.learnsGroups() {
+		return next
+	}
+	return NextFunc(func(w http.ResponseWriter, r *http.Request) error { return g.serveApp(w, r, next) })
+}
+
+func (g *Gateway) releaseWatcher(w http.ResponseWriter) {
+	if gw, ok := w.(*groupWatcher); ok {
+		*gw = groupWatcher{}
+		g.grp.pool.Put(gw)
+	}
+}
+
+// groupWatcher learns from the app's answer as its header goes out.
+type groupWatcher struct {
+	http.ResponseWriter
+	g    *Gateway
+	r    *http.Request
+	seen bool
+}
+
+func (gw *groupWatcher) look() {
+	if !gw.seen {
+		gw.seen = true
+		gw.g.learnGroup(gw.r, gw.Header())
+	}
+}
+
+func (gw *groupWatcher) WriteHeader(code int) {
+	if code >= 200 {
+		gw.look()
+	}
+	gw.ResponseWriter.WriteHeader(code)
+}
+
+func (gw *groupWatcher) Write(b []byte) (int, error) {
+	gw.look()
+	return gw.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps sendfile for file_server behind the gateway.
+func (gw *groupWatcher) ReadFrom(src io.Reader) (int64, error) {
+	gw.look()
+	if rf, ok := gw.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(gw.ResponseWriter, src)
+}
+
+func (gw *groupWatcher) Flush() {
+	gw.look()
+	_ = http.NewResponseController(gw.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController (Hijack for websockets, deadlines)
+// reach the real writer.
+func (gw *groupWatcher) Unwrap() http.ResponseWriter { return gw.ResponseWriter }
+
+// learnGroup records the session cookies an answer sets to fresh values,
+// with the ones the request carried (revoked ones are stripped by then), as
+// one group, before the answer goes out: a logout right after finds it.
+func (g *Gateway) learnGroup(r *http.Request, h http.Header) {
+	lines := h["Set-Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var members []session.GroupMember
+	now := g.now()
+	for _, line := range lines {
+		name, _, _ := strings.Cut(line, "=")
+		if !g.isSessionCookie(strings.TrimSpace(name)) {
+			continue
+		}
+		sc, ok := parseSetCookie(line, r.URL.Path, now)
+		if !ok || sc.expires || !g.sessionValue(sc.name, sc.value) {
+			continue
+		}
+		members = addMember(members, session.CookieID(sc.value), sc.name)
+	}
+	if len(members) == 0 {
+		return
+	}
+	g.eachCredential(r, func(c credential) bool {
+		if c.isCookie() && len(c.value) <= MaxCredentialLength {
+			members = addMember(members, c.id(), c.name)
+		}
+		return true
+	})
+	if len(members) < 2 || g.grp.recent.seen(members, now) {
+		return
+	}
+	err := g.grp.groups.JoinGroup(r.Context(), members, now.Add(g.cfg.SessionLifetime))
+	switch {
+	case errors.Is(err, session.ErrNoGroups):
+		g.grp.noStore.Do(func() {
+			g.cfg.Logger.Warn("the session store keeps no groups of cookies, so a logout revokes only the cookies it carries; use the bolt, memory or redis store")
+		})
+	case err != nil:
+		g.grp.recent.forget(members)
+		g.cfg.Logger.Warn("could not record which session cookies belong together", zap.Error(err))
+	}
+}
+
+// sessionValue reports whether a cookie's value counts as a session
+// credential: any value under an exact name, one long enough under a glob.
+func (g *Gateway) sessionValue(name, value string) bool {
+	if value == "" {
+		return false
+	}
+	for _, n := range g.cfg.Cookies {
+		if sameCookieName(name, n) {
+			return true
+		}
+	}
+	return len(value) >= MinGlobValueLength && g.globMatch(name)
+}
+
+func addMember(ms []session.GroupMember, id session.ID, name string) []session.GroupMember {
+	for _, m := range ms {
+		if m.ID == id {
+			return ms
+		}
+	}
+	return append(ms, session.GroupMember{ID: id, Name: name})
+}
+
+// revokeGroups revokes every member of the groups of ids (ids themselves
+// are revoked by the caller) and returns the members' names, so that
+// cookies the request did not carry are deleted too.
+func (g *Gateway) revokeGroups(ctx context.Context, ids []session.ID, until time.Time, done map[session.ID]bool) (names []string, err error) {
+	if g.grp.groups == nil {
+		return nil, nil
+	}
+	for _, id := range ids {
+		ms, gerr := g.grp.groups.Group(ctx, id)
+		if errors.Is(gerr, session.ErrNoGroups) {
+			return names, nil
+		}
+		if gerr != nil {
+			err = gerr
+			continue
+		}
+		for _, m := range ms {
+			if !slices.Contains(names, m.Name) {
+				names = append(names, m.Name)
+			}
+			if done[m.ID] {
+				continue
+			}
+			done[m.ID] = true
+			if rerr := g.cfg.Store.Revoke(ctx, m.ID, until); rerr != nil {
+				err = rerr
+			}
+		}
+	}
+	return names, err
+}
+
+// recentGroups remembers the groups joined lately, so that an app that
+// sends its cookies again on every answer costs one store write per
+// recentFor, not one per request.
+type recentGroups struct {
+	mu   sync.Mutex
+	keys map[[16]byte]int64 // group key -> until (unix nanoseconds)
+}
+
+const (
+	recentFor = 10 * time.Minute
+	recentMax = 16 << 10
+)
+
+// groupKey is order-free: the XOR of the members' IDs.
+func groupKey(ms []session.GroupMember) [16]byte {
+	var k [16]byte
+	for _, m := range ms {
+		for i := range k {
+			k[i] ^= m.ID[i]
+		}
+	}
+	return k
+}
+
+// seen reports whether this group was joined within recentFor, and
+// remembers it as joined now.
+func (rg *recentGroups) seen(ms []session.GroupMember, now time.Time) bool {
+	k := groupKey(ms)
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if until, ok := rg.keys[k]; ok && until > now.UnixNano() {
+		return true
+	}
+	if rg.keys == nil || len(rg.keys) >= recentMax {
+		rg.keys = map[[16]byte]int64{}
+	}
+	rg.keys[k] = now.Add(recentFor).UnixNano()
+	return false
+}
+
+func (rg *recentGroups) forget(ms []session.GroupMember) {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	delete(rg.keys, groupKey(ms))
+}
