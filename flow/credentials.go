@@ -93,7 +93,7 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 				}
 			}
 		}
-		if !g.eachGlobCookie(lines, fn) { // cookienames.go
+		if len(g.cookieGlobs) > 0 && !g.eachGlobCookie(lines, fn) { // cookienames.go
 			return
 		}
 	}

@@ -255,6 +255,7 @@ func New(cfg Config) (*Gateway, error) {
 	if g.grp.groups == nil {
 		g.grp.groups, _ = cfg.Store.(Groups)
 	}
+	g.grp.watch = g.learnsGroups()
 	g.refusedAudit = g.audit.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		// Per second: the first 20 lines of a kind, then every 100th.
 		return zapcore.NewSamplerWithOptions(c, time.Second, 20, 100)
@@ -310,7 +311,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		// with error_url; without it the path stays the app's.
 		g.serveErrors(w, r)
 		return nil
-	case r.Method != http.MethodHead && r.Method != http.MethodOptions && g.intercept.matches(r) && !isPrefetch(r):
+	case g.intercept.any && r.Method != http.MethodHead && r.Method != http.MethodOptions && g.intercept.matches(r) && !isPrefetch(r):
 		// HEAD, OPTIONS and prefetches never log out: link checkers, CORS
 		// preflights and speculative loads are not the user asking to leave.
 		return g.serveIntercept(w, r, next)

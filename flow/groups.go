@@ -32,6 +32,7 @@ type Groups interface {
 // groupLearning is the Gateway's part for groups.
 type groupLearning struct {
 	groups  Groups // nil: no groups are learned
+	watch   bool   // learnsGroups, decided once
 	recent  recentGroups
 	pool    sync.Pool // *groupWatcher
 	noStore sync.Once // warned that the store keeps no groups
@@ -61,6 +62,9 @@ func (g *Gateway) watchLogins(w http.ResponseWriter, r *http.Request) http.Respo
 
 // serveApp hands a guarded request to the app, learning from its answer.
 func (g *Gateway) serveApp(w http.ResponseWriter, r *http.Request, next Next) error {
+	if !g.grp.watch {
+		return next.ServeHTTP(w, r)
+	}
 	ww := g.watchLogins(w, r)
 	err := next.ServeHTTP(ww, r)
 	g.releaseWatcher(ww)

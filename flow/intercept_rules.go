@@ -127,6 +127,7 @@ func warnPerUserParams(log *zap.Logger, rule InterceptRule) {
 // paths are found by the request's path in normal form, so a request that
 // is not a logout costs a map lookup.
 type interceptMatcher struct {
+	any     bool // there are rules at all
 	byPath  map[string][]compiledRule
 	anyPath []compiledRule
 	log     *zap.Logger
@@ -138,7 +139,7 @@ type compiledRule struct {
 }
 
 func newInterceptMatcher(rules []InterceptRule, log *zap.Logger) (*interceptMatcher, error) {
-	m := &interceptMatcher{byPath: map[string][]compiledRule{}, log: log}
+	m := &interceptMatcher{byPath: map[string][]compiledRule{}, log: log, any: len(rules) > 0}
 	for _, rule := range rules {
 		if len(rule.Paths) == 0 && len(rule.Query) == 0 && rule.Match == nil {
 			return nil, errors.New("intercept: an empty rule would make every request a logout")
