@@ -23,11 +23,28 @@ import (
 // all (session secrets are longer), patterns with too little literal text
 // are refused, and patterns that catch a known shared cookie warn at load.
 
-// MinGlobValueLength is the shortest value a glob-matched cookie must have
-// to count as a session credential: 16 bytes, as short as the shortest
+// MinGlobValueLength is the shortest value (percent-decoded) a
+// glob-matched cookie must have to count as a session credential: 16 bytes, as short as the shortest
 // mainstream session id (128 bits in base64 is 22) gets, and longer than
 // the shared values known to be caught (WP Cookie check is 15).
 const MinGlobValueLength = 16
+
+// longEnough reports whether a cookie value is at least MinGlobValueLength
+// bytes as the app reads it: percent-decoded (PHP sends WordPress's
+// "WP Cookie check" as WP%20Cookie%20check, 19 bytes on the wire).
+func longEnough(v string) bool {
+	if len(v) < MinGlobValueLength {
+		return false
+	}
+	n := len(v)
+	for i := 0; i+2 < len(v) && n >= MinGlobValueLength; i++ {
+		if v[i] == '%' && isHexDigit(v[i+1]) && isHexDigit(v[i+2]) {
+			n -= 2
+			i += 2
+		}
+	}
+	return n >= MinGlobValueLength
+}
 
 // minGlobLiteral is how many characters other than '*' a glob needs.
 const minGlobLiteral = 2
@@ -157,7 +174,7 @@ func (g *Gateway) isSessionCookie(name string) bool {
 // credential by a glob: a name no exact name claims, a glob matches, and a
 // value long enough to be a session secret.
 func (g *Gateway) globCredential(name, value string) bool {
-	if len(value) < MinGlobValueLength || !g.globMatch(name) {
+	if !longEnough(value) || !g.globMatch(name) {
 		return false
 	}
 	for _, n := range g.cfg.Cookies {

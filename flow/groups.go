@@ -188,7 +188,7 @@ func (g *Gateway) sessionValue(name, value string) bool {
 			return true
 		}
 	}
-	return len(value) >= MinGlobValueLength && g.globMatch(name)
+	return longEnough(value) && g.globMatch(name)
 }
 
 func addMember(ms []session.GroupMember, id session.ID, name string) []session.GroupMember {

@@ -32,7 +32,7 @@ func wpLoginAnswer(auth, logged string) *app {
 			wpAuth + "=" + auth + "; path=/wp-content/plugins; HttpOnly",
 			wpAuth + "=" + auth + "; path=/wp-admin; HttpOnly",
 			wpLogged + "=" + logged + "; path=/; HttpOnly",
-			"wordpress_test_cookie=WP+Cookie+check; path=/",
+			"wordpress_test_cookie=WP%20Cookie%20check; path=/",
 		},
 	}}
 }
@@ -66,14 +66,15 @@ func (h *harness) works(cookie string) bool {
 func TestGroups_LogoutRevokesTheCookiesItDidNotCarry(t *testing.T) {
 	h := newHarness(t, withWordPress)
 	const auth, logged = "alice|1700000000|token-a|hmac-auth", "alice|1700000000|token-a|hmac-logged"
-	h.login(wpLoginAnswer(auth, logged), "wordpress_test_cookie=WP+Cookie+check")
+	h.login(wpLoginAnswer(auth, logged), wpTest)
 
-	// Bob logs in too.
+	// Bob logs in too, with the same cookie test value: it must not link
+	// his session to Alice's.
 	const bobAuth, bobLogged = "bob|1700000000|token-b|hmac-auth", "bob|1700000000|token-b|hmac-logged"
-	h.login(wpLoginAnswer(bobAuth, bobLogged), "")
+	h.login(wpLoginAnswer(bobAuth, bobLogged), wpTest)
 
 	// The browser sends only the logged-in cookie to /wp-login.php.
-	res := h.serve(get("/wp-login.php?action=logout&_wpnonce=n", cookies("wordpress_test_cookie=WP+Cookie+check; "+wpLogged+"="+logged)), &app{status: 302, header: http.Header{"Location": {"/wp-login.php?loggedout=true"}}})
+	res := h.serve(get("/wp-login.php?action=logout&_wpnonce=n", cookies(wpTest+"; "+wpLogged+"="+logged)), &app{status: 302, header: http.Header{"Location": {"/wp-login.php?loggedout=true"}}})
 	assertStatus(t, res, http.StatusFound)
 	h.assertRevoked(logged)
 	h.assertRevoked(auth)
@@ -94,7 +95,7 @@ func TestGroups_LogoutRevokesTheCookiesItDidNotCarry(t *testing.T) {
 	if !h.works(wpAuth+"="+bobAuth) || !h.works(wpLogged+"="+bobLogged) {
 		t.Error("Bob's session was revoked by Alice's logout")
 	}
-	h.assertNotRevoked("WP+Cookie+check")
+	h.assertNotRevoked("WP%20Cookie%20check")
 }
 
 func TestGroups_CarriedCookieJoinsTheCookiesTheAnswerSets(t *testing.T) {

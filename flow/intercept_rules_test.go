@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,52 +59,33 @@ func intercepted(t *testing.T, h *harness, r *http.Request, sid string) bool {
 	return h.revoked(sid)
 }
 
-// Spellings of DokuWiki's logout, `doku.php?do=logout`, that an app reads as
-// the logout. PHP's reading of each is checked against the real PHP in
-// tests/legacy (TestPHP_ReadsEveryInterceptSpellingAsTheLogout).
-var dokuLogoutSpellings = []string{
-	"/doku.php?do=logout",
-	"/doku.php?id=start&do=logout&sectok=0123456789abcdef0123456789abcdef",
-	"/doku.php?%64o=logout",
-	"/doku.php?do=log%6fut",
-	"/doku.php?do=LOGOUT",
-	"/doku.php?do=Log-Out",
-	"/doku.php?do=show&do=logout", // PHP reads the last
-	"/doku.php?do=logout&do=show", // Go the first
-	"/doku.php?x=1;do=logout",     // PHP with arg_separator.input ";&", Rack
-	"/doku.php?do=logout;x=1",
-	"/doku.php?do=logout&a=%zz", // Go's url.ParseQuery gives up on the whole query
-	"/doku.php?a=%zz;do=logout",
-	"/doku.php?+do=logout",
-	"/doku.php?%20do=logout",
-	"/doku.php?do%00x=logout", // PHP cuts names at NUL
-	"/doku.php?do[]=logout",
-	"/doku.php?do%5B%5D=logout",
-	"/doku.php?do[logout]=1", // DokuWiki reads the action from the array key
-	"/doku.php?DO=logout",
-	"/DOKU.PHP?do=logout",
-	"//doku.php?do=logout",
-	"/doku.php;x=1?do=logout",
-	"/./doku.php?do=logout",
-	"/a/../doku.php?do=logout",
-	"/%64oku.php?do=logout",
-}
-
-var dokuNotLogout = []string{
-	"/doku.php",
-	"/doku.php?do=login",
-	"/doku.php?do=show",
-	"/doku.php?id=logout",
-	"/doku.php?do=logoutx",
-	"/doku.php?dox=logout",
-	"/doku.php?x=do=logout",
-	"/doku.php?do=logout#x", // Go keeps the '#' in the query; PHP reads do as "logout#x"
-	"/doku.phpx?do=logout",
-	"/lib/exe/doku.php?do=logout",
-	"/?do=logout",
+// interceptSpellings are DokuWiki's logout spellings from
+// testdata/intercept_spellings.txt: the ones an app reads as the logout, and
+// the ones it does not.
+func interceptSpellings(t *testing.T) (logout, other []string) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/intercept_spellings.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		target, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		switch kind {
+		case "logout", "caught":
+			logout = append(logout, target)
+		case "other":
+			other = append(other, target)
+		}
+	}
+	if len(logout) == 0 || len(other) == 0 {
+		t.Fatal("testdata/intercept_spellings.txt lists no spellings")
+	}
+	return logout, other
 }
 
 func TestIntercept_Shorthand_QueryAndPathSpellings(t *testing.T) {
+	dokuLogoutSpellings, dokuNotLogout := interceptSpellings(t)
 	for i, target := range dokuLogoutSpellings {
 		t.Run(target, func(t *testing.T) {
 			h := newHarness(t, withIntercept("/doku.php?do=logout"))

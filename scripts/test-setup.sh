@@ -25,6 +25,13 @@ packages=(
 	python3-werkzeug       # tests/parsers: Werkzeug's (Flask's) request cookies
 	python3-django         # tests/parsers: Django's request cookies
 	ruby-rack ruby-webrick # tests/parsers: Rack's request cookies under WEBrick
+	php8.2-fpm             # tests/legacy: the PHP apps on a real php-fpm
+	php8.2-cli             # tests/legacy: installing the apps, hashing passwords
+	php8.2-mysql           # tests/legacy: WordPress on MariaDB
+	mariadb-server         # tests/legacy: WordPress's database (started by the test)
+	dokuwiki               # tests/legacy: Debian's DokuWiki
+	wordpress              # tests/legacy: Debian's WordPress
+	wordpress-theme-twentytwentythree # tests/legacy: its default theme (the admin bar on the blog)
 )
 missing=()
 for p in "${packages[@]}"; do
