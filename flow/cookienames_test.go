@@ -15,7 +15,7 @@ import (
 const (
 	dwName = "DW3e7a1f0c4c0f6b1e2d9a8b7c6d5e4f3a"         // DokuWiki's auth cookie: DW + md5(base path and port)
 	dwA    = "YWxpY2U=|1|b64-encrypted-password-of-alice" // a remember-me value, as DokuWiki makes it
-	wpTest = "wordpress_test_cookie=WP%20Cookie%20check" // as PHP's setcookie encodes it
+	wpTest = "wordpress_test_cookie=WP%20Cookie%20check"  // as PHP's setcookie encodes it
 )
 
 func withCookies(names ...string) func(*flow.Config) {

@@ -193,7 +193,6 @@ func TestGroups_OneExactName_NothingWatched(t *testing.T) {
 	}
 }
 
-
 func TestGroups_StoreWithoutGroups_WarnsOnce_LogoutStillWorks(t *testing.T) {
 	core, logs := zapobserver.New(zap.WarnLevel)
 	var cache *session.Cache
