@@ -74,7 +74,7 @@ func (g *Gateway) serveApp(w http.ResponseWriter, r *http.Request, next Next) er
 // watched is next with serveApp's learning around it, for a caller that
 // wraps the writer too.
 func (g *Gateway) watched(next Next) Next {
-	if !g.learnsGroups() {
+	if !g.grp.watch {
 		return next
 	}
 	return NextFunc(func(w http.ResponseWriter, r *http.Request) error { return g.serveApp(w, r, next) })

@@ -16,7 +16,7 @@ var ErrNoGroups = errors.New("the session store keeps no groups of credentials")
 
 // JoinGroup implements Groups, or fails with ErrNoGroups.
 func (c *Cache) JoinGroup(ctx context.Context, members []GroupMember, until time.Time) error {
-	g, ok := GroupsOf(c.store)
+	g, ok := As[Groups](c.store)
 	if !ok {
 		return ErrNoGroups
 	}
@@ -25,7 +25,7 @@ func (c *Cache) JoinGroup(ctx context.Context, members []GroupMember, until time
 
 // Group implements Groups, or fails with ErrNoGroups.
 func (c *Cache) Group(ctx context.Context, id ID) ([]GroupMember, error) {
-	g, ok := GroupsOf(c.store)
+	g, ok := As[Groups](c.store)
 	if !ok {
 		return nil, ErrNoGroups
 	}

@@ -22,7 +22,8 @@ type GroupMember struct {
 }
 
 // Groups is implemented by stores that remember which credentials make up
-// one session. Every node sharing the store sees the same groups.
+// one session. Every node sharing the store sees the same groups. It is
+// reached through the wrappers around a store with As[Groups].
 type Groups interface {
 	// JoinGroup records that members belong together, merged with every
 	// group one of them is in already, until the given time. A group keeps
@@ -39,23 +40,6 @@ const MaxGroupMembers = 32
 
 // maxMemberName bounds a member's name (cookie names are short).
 const maxMemberName = 255
-
-// GroupsOf returns the Groups of a store, looking through the wrappers
-// around it (each has Unwrap() Store). It reports false when the backend
-// keeps no groups.
-func GroupsOf(s Store) (Groups, bool) {
-	for s != nil {
-		if g, ok := s.(Groups); ok {
-			return g, true
-		}
-		u, ok := s.(interface{ Unwrap() Store })
-		if !ok {
-			return nil, false
-		}
-		s = u.Unwrap()
-	}
-	return nil, false
-}
 
 // MergeGroup is the union of groups and add, each ID once with its latest
 // name, add's members last, cut to the newest MaxGroupMembers. Backends

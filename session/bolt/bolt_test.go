@@ -180,11 +180,11 @@ func TestStore_DamagedRecordPages_ErrorsInsteadOfPanics(t *testing.T) {
 
 // damageRecordPages overwrites the page ID of every branch page and every
 // leaf holding more than the bucket headers of the top-level page (the
-// revocations' two buckets and the owners' four), so bbolt's page check
+// revocations' two buckets, the owners' four and the groups'), so bbolt's page check
 // fails on any record lookup but not on Open. It knows bbolt's page
 // header: id uint64, flags uint16, count uint16, overflow uint32.
 func damageRecordPages(t *testing.T, content []byte) {
-	const branchPage, leafPage, topLevelBuckets = 0x01, 0x02, 6
+	const branchPage, leafPage, topLevelBuckets = 0x01, 0x02, 7
 	size := os.Getpagesize()
 	damaged := 0
 	for off := 2 * size; off+size <= len(content); off += size {

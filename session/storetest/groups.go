@@ -30,7 +30,7 @@ func RunGroups(t *testing.T, open func(t *testing.T) session.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			t.Cleanup(func() { _ = s.Close() })
-			g, ok := session.GroupsOf(s)
+			g, ok := session.As[session.Groups](s)
 			if !ok {
 				t.Fatalf("%T keeps no groups", s)
 			}

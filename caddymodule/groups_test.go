@@ -22,9 +22,9 @@ func TestStores_GroupsReachableThroughTheWrappers(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := provisioned(t, store+"\nsigning_key 0123456789abcdef0123456789abcdef")
-			cache := h.shared.cache
-			if _, ok := session.GroupsOf(cache.Store()); !ok {
-				t.Fatalf("no groups behind %T", cache.Store())
+			cache := handlerCache(t, h)
+			if _, ok := session.As[session.Groups](cache.Unwrap()); !ok {
+				t.Fatalf("no groups behind %T", cache.Unwrap())
 			}
 			ctx := context.Background()
 			a := session.GroupMember{ID: session.IDOf(name + "-a"), Name: "a"}
@@ -37,4 +37,20 @@ func TestStores_GroupsReachableThroughTheWrappers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handlerCache is the shared cache a provisioned handler holds in cachePool.
+func handlerCache(t *testing.T, h *Handler) *session.Cache {
+	t.Helper()
+	var cache *session.Cache
+	cachePool.Range(func(key, v any) bool {
+		if key == h.cacheKey {
+			cache = v.(*pooledCache).cache
+		}
+		return cache == nil
+	})
+	if cache == nil {
+		t.Fatalf("no cache under %q", h.cacheKey)
+	}
+	return cache
 }
