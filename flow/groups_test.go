@@ -245,3 +245,17 @@ func TestGroups_WatcherPassesFlushAndHijack(t *testing.T) {
 		t.Errorf("Hijack through the watcher: %v", hijackErr)
 	}
 }
+
+func TestGroups_RotatingCookieStore_OlderCopiesEndToo(t *testing.T) {
+	// Rails' cookie store: a new value whenever the session changes.
+	h := newHarness(t, withCookies("_shop_session", "remember_user_token"), withIntercept("/logout"))
+	values := []string{"v1-0123456789abcdef", "v2-0123456789abcdef", "v3-0123456789abcdef"}
+	for i := 1; i < len(values); i++ {
+		a := &app{header: http.Header{"Set-Cookie": {"_shop_session=" + values[i] + "; path=/; HttpOnly"}}}
+		h.serve(get("/cart", cookies("_shop_session="+values[i-1])), a)
+	}
+	h.serve(get("/logout", cookies("_shop_session="+values[2])), &app{})
+	for _, v := range values {
+		h.assertRevoked(v)
+	}
+}

@@ -229,7 +229,8 @@ func (m *interceptMatcher) matchEither(rm RequestMatcher, r *http.Request) bool 
 // (so that a ';' or an invalid escape elsewhere does not make Go's query
 // parser, and with it Caddy's query matcher, give up), and header names
 // with '_' also under their '-' spelling (CGI-style backends read both as
-// one). It reports false when that is r itself.
+// one; Caddy's own php_fastcgi drops the '_' spelling, other proxies to
+// CGI-style backends may not). It reports false when that is r itself.
 func normalForm(r *http.Request) (*http.Request, bool) {
 	p := r.URL.Path
 	if !plainPath(p) {

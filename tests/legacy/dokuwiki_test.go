@@ -12,7 +12,11 @@ import (
 
 // The DokuWiki recipe of the README, as the tests run it.
 const dokuWikiLogout = `cookie DokuWiki DW*
-		intercept /doku.php?do=logout`
+		intercept /doku.php?do=logout
+		intercept {
+			path /doku.php
+			header_regexp X-DokuWiki-Do (?i)^\s*logout\s*$
+		}`
 
 // NewDokuWiki copies Debian's DokuWiki into a private instance: its own
 // configuration (ACLs on, plain-file users alice and bob, superuser @admin)
@@ -188,8 +192,24 @@ func TestDokuWiki_CrossSite_And_HostileSpellings(t *testing.T) {
 		t.Fatal("a cross-site logout link logged the user out")
 	}
 
+	// The action in DokuWiki's header. (Spelled X_DokuWiki_Do it does not
+	// reach PHP through Caddy's php_fastcgi at all: measured here.)
 	copied := alice.Jar.All()
 	link := alice.Get("/doku.php?id=start").link(t, "do=logout")
+	byHeader := strings.Replace(link, "do=logout", "do=show", 1)
+	alice.Navigate("GET", site.URL+byHeader, nil, map[string][]string{"Sec-Fetch-Site": {"same-origin"}, "X-DokuWiki-Do": {"logout"}})
+	if dokuLoggedIn(alice) {
+		t.Fatal("the logout by header did not log out")
+	}
+	for _, c := range copied {
+		if dokuLoggedIn(NewBrowserWith(t, site.URL, JarOf(c))) {
+			t.Errorf("after the logout by header, the copied %s alone logs in again", c)
+		}
+	}
+
+	dokuLogin(t, alice, "alice", users["alice"])
+	copied = alice.Jar.All()
+	link = alice.Get("/doku.php?id=start").link(t, "do=logout")
 	respelled := strings.Replace(link, "do=logout", "do%5Blogout%5D=1", 1)
 	alice.Get(respelled)
 	if dokuLoggedIn(alice) {
