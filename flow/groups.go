@@ -202,7 +202,10 @@ func addMember(ms []session.GroupMember, id session.ID, name string) []session.G
 
 // revokeGroups revokes every member of the groups of ids (ids themselves
 // are revoked by the caller) and returns the members' names, so that
-// cookies the request did not carry are deleted too.
+// cookies the request did not carry are deleted too. A group the store
+// cannot be asked about (Redis down: the journal takes revocations, not
+// lookups) is warned about, not an error: the logout of what the request
+// carries stands. A failed revocation is an error.
 func (g *Gateway) revokeGroups(ctx context.Context, ids []session.ID, until time.Time, done map[session.ID]bool) (names []string, err error) {
 	if g.grp.groups == nil {
 		return nil, nil
@@ -213,7 +216,8 @@ func (g *Gateway) revokeGroups(ctx context.Context, ids []session.ID, until time
 			return names, nil
 		}
 		if gerr != nil {
-			err = gerr
+			g.cfg.Logger.Warn("could not read which cookies belong with a revoked session; only the ones the request carries are revoked",
+				zap.String("session", id.Short()), zap.Error(gerr))
 			continue
 		}
 		for _, m := range ms {

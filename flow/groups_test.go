@@ -259,3 +259,34 @@ func TestGroups_RotatingCookieStore_OlderCopiesEndToo(t *testing.T) {
 		h.assertRevoked(v)
 	}
 }
+
+// failingGroups is a store whose groups cannot be read (Redis down: the
+// journal takes revocations, not lookups).
+type failingGroups struct{ flow.Groups }
+
+func (failingGroups) Group(context.Context, session.ID) ([]session.GroupMember, error) {
+	return nil, errStoreDown
+}
+
+func TestGroups_UnreadableGroups_LogoutStillSucceeds(t *testing.T) {
+	core, logs := zapobserver.New(zap.WarnLevel)
+	o := &observer{}
+	h := newHarness(t, withCookies("sid", "remember"), withIntercept("/logout"), func(c *flow.Config) {
+		c.Groups = failingGroups{c.Store.(flow.Groups)}
+		c.Logger = zap.New(core)
+		c.Observer = o
+	})
+	res := h.serve(get(performTarget(h.token("s1"), ""), cookies("sid=s1; remember=r1"), asJSON), nil)
+	assertStatus(t, res, http.StatusNoContent)
+	h.assertRevoked("s1")
+	h.assertRevoked("r1")
+	o.take()
+	h.serve(get("/logout", cookies("sid=s2")), &app{})
+	if got := o.take(); !slices.Contains(got, "logout intercept ok") {
+		t.Errorf("intercept events %q, want ok", got)
+	}
+	h.assertRevoked("s2")
+	if logs.FilterMessageSnippet("could not read which cookies").Len() != 3 { // s1, r1, s2
+		t.Errorf("warnings %v", logs.All())
+	}
+}

@@ -80,7 +80,7 @@ func (lo *interceptLogout) revoke() {
 	lo.grouped = grouped
 	if err != nil {
 		result = "store_error"
-		g.cfg.Logger.Warn("session store error while revoking a session's other cookies", zap.String("flow", "intercept"), zap.Error(err))
+		g.storeErrorLog("intercept", ids[0], err)
 	}
 	if len(ids) == 0 && result == "ok" {
 		result = "no_session"
