@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-logout/caddy-logout/internal/percent"
 )
 
 // A configured session cookie is an exact name or a glob: '*' matches any
@@ -38,7 +40,7 @@ func longEnough(v string) bool {
 	}
 	n := len(v)
 	for i := 0; i+2 < len(v) && n >= MinGlobValueLength; i++ {
-		if v[i] == '%' && isHexDigit(v[i+1]) && isHexDigit(v[i+2]) {
+		if percent.EscapeAt(v, i) {
 			n -= 2
 			i += 2
 		}
