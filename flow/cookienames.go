@@ -151,10 +151,22 @@ func splitCookiePatterns(names []string, log *zap.Logger) (exact []string, globs
 	return exact, globs
 }
 
-// globMatch reports whether a cookie name matches one of the globs.
+// globMatch reports whether a cookie name matches one of the globs, as
+// sent or percent-decoded (PHP decodes names: wordpress%5Flogged_in_...
+// is wordpress_logged_in_...), as exact names are compared.
 func (g *Gateway) globMatch(name string) bool {
 	for _, glob := range g.cookieGlobs {
 		if glob.matches(name) {
+			return true
+		}
+	}
+	if strings.IndexByte(name, '%') < 0 {
+		return false
+	}
+	var stack [64]byte
+	decoded := string(unescapeName(stack[:0], name))
+	for _, glob := range g.cookieGlobs {
+		if glob.matches(decoded) {
 			return true
 		}
 	}
@@ -191,18 +203,71 @@ func (g *Gateway) globCredential(name, value string) bool {
 // piece of the request that globCredential accepts, by the name the
 // browser sent, with its JSON readings (eachReading). It reports false when
 // fn stopped. Without globs it costs one branch.
-func (g *Gateway) eachGlobCookie(lines []string, fn func(credential) bool) bool {
+// With no exact names, this pass also notes unclean pieces a pattern may
+// be read out of in shape (the exact names' first pass does otherwise).
+func (g *Gateway) eachGlobCookie(lines []string, shape *cookieShape, fn func(credential) bool) bool {
 	if len(g.cookieGlobs) == 0 {
 		return true
 	}
 	stop := false
 	eachCookiePiece(lines, func(p cookiePiece) bool {
-		if p.clean && g.globCredential(p.name(), p.value()) {
+		switch {
+		case !p.clean:
+			if len(g.cfg.Cookies) == 0 && !shape.unreadable {
+				shape.unreadable = g.mentionsGlob(p.text)
+			}
+		case g.globCredential(p.name(), p.value()):
 			stop = !eachReading(credential{kind: fromCookie, name: p.name(), value: p.value()}, fn)
 		}
 		return !stop
 	})
 	return !stop
+}
+
+// mentionsGlob is mentions for the patterns: whether some framework could
+// read a cookie whose name matches a pattern, with a value long enough to
+// count under one, out of an unclean piece. PHP reads
+// `wordpress logged_in_<hash>=...` as wordpress_logged_in_<hash>. Broad on
+// purpose, like mentions: a name before one of the piece's '=' (all of it
+// or its last word, trimmed, unquoted, percent-decoded and folded as the
+// readings take names) matches, and at least MinGlobValueLength bytes
+// follow that '='. Such a piece never reaches the app; what it holds is
+// not looked up (on_revoked does not apply to it). A short piece
+// (WordPress's test cookie, on every request) costs no allocation.
+func (g *Gateway) mentionsGlob(text string) bool {
+	off := 0
+	for range maxReadingPairs {
+		i := strings.IndexByte(text[off:], '=')
+		if i < 0 {
+			return false
+		}
+		eq := off + i
+		off = eq + 1
+		if len(text)-off < MinGlobValueLength {
+			return false // a later '=' leaves even less
+		}
+		before := trimLatin1Right(text[:eq])
+		for _, n := range [2]string{before, before[lastReadingSeparator(before)+1:]} {
+			for _, t := range trimmedViews(n) {
+				t = strings.TrimSuffix(strings.TrimPrefix(t, `"`), `"`)
+				if g.globMatchesReading(t) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// globMatchesReading reports whether a name read out of an unclean piece,
+// percent-decoded and folded (foldText), matches a pattern.
+func (g *Gateway) globMatchesReading(name string) bool {
+	var decoded, folded [128]byte
+	b := []byte(name)
+	if strings.IndexByte(name, '%') >= 0 {
+		b = unescapeName(decoded[:0], name)
+	}
+	return g.globMatch(string(foldText(folded[:0], string(b))))
 }
 
 // globNamesSent lists the names of the request's cookies that are session

@@ -146,3 +146,39 @@ func TestGlob_Config(t *testing.T) {
 		t.Errorf("warned about %q, want wp-settings-1 and DOKU_PREFS", warned)
 	}
 }
+
+// TestGlob_UncleanPieces_APatternMayBeReadOutOf_NeverReachTheApp: PHP reads
+// `wordpress logged_in_<hash>=...` (a space in the name, outside the cookie
+// grammar) as wordpress_logged_in_<hash>, so a revoked cookie respelled so
+// would log in again if the piece reached the app. It does not, with
+// patterns alone or beside exact names; WordPress's test cookie (outside
+// the grammar too, and under the pattern) still does.
+func TestGlob_UncleanPieces_APatternMayBeReadOutOf_NeverReachTheApp(t *testing.T) {
+	const wpLogged = "alice|1700000000|token-of-alice|hmac-of-the-cookie"
+	for name, names := range map[string][]string{
+		"patterns only":      {"wordpress_*"},
+		"beside exact names": {"PHPSESSID", "wordpress_logged_in_*"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, withCookies(names...))
+			h.revoke(wpLogged)
+			for _, piece := range []string{
+				"wordpress logged_in_5d41=" + wpLogged,
+				"wordpress.logged in_5d41=" + wpLogged,
+				`"wordpress_logged_in_5d41"=` + wpLogged,
+				"wordpress%20logged_in_5d41=" + wpLogged,
+				"wordpress%5Flogged_in_5d41=" + wpLogged,
+				"x=1 wordpress_logged_in_5d41=" + wpLogged,
+				"WORDPRESS LOGGED_IN_5d41=" + wpLogged,
+			} {
+				if got := strings.Join(appSees(t, h, get("/", cookies("theme=dark; "+piece+"; wordpress_test_cookie=WP Cookie check"))), "\n"); got != "theme=dark; wordpress_test_cookie=WP Cookie check" {
+					t.Errorf("%q: the app got %q", piece, got)
+				}
+			}
+			// A short value under a matching name is no session: it passes.
+			if got := strings.Join(appSees(t, h, get("/", cookies("wordpress logged_in_5d41=short"))), "\n"); got != "wordpress logged_in_5d41=short" {
+				t.Errorf("the app got %q", got)
+			}
+		})
+	}
+}

@@ -93,7 +93,7 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 				}
 			}
 		}
-		if len(g.cookieGlobs) > 0 && !g.eachGlobCookie(lines, fn) { // cookienames.go
+		if len(g.cookieGlobs) > 0 && !g.eachGlobCookie(lines, &shape, fn) { // cookienames.go
 			return
 		}
 	}
@@ -147,7 +147,7 @@ func (g *Gateway) mentionsSession(text string) bool {
 			return true
 		}
 	}
-	return false
+	return len(g.cookieGlobs) > 0 && g.mentionsGlob(text) // cookienames.go
 }
 
 // eachUnreadableCookie calls fn with each likely reading of the pieces of

@@ -40,3 +40,24 @@ func TestGuard_OddOtherCookie_DoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per request, want 0", n)
 	}
 }
+
+// TestGuard_OddOtherCookie_UnderAPattern_DoesNotAllocate: WordPress's test
+// cookie, outside RFC 6265 and under the recipe's pattern, is looked at
+// for a session a pattern may be read out of, without allocating.
+func TestGuard_OddOtherCookie_UnderAPattern_DoesNotAllocate(t *testing.T) {
+	g, cache := newBenchGateway(t, memory.New(), 1000)
+	cfg := g.cfg
+	cfg.Cookies = []string{"wordpress_*"}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const logged = "wordpress_logged_in_5d41402abc4b2a76b9719d911017c592"
+	r := benchRequest("")
+	r.Header.Set("Cookie", "wordpress_test_cookie=WP Cookie check; "+logged+"="+benchCookieShort)
+	warm(t, cache, session.CookieID(benchCookieShort))
+	w := &discardWriter{h: http.Header{}}
+	if n := testing.AllocsPerRun(1000, func() { _ = g.ServeHTTP(w, r, nopNext) }); n != 0 {
+		t.Errorf("%v allocations per request, want 0", n)
+	}
+}
