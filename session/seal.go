@@ -30,10 +30,16 @@ import (
 // sealPrefix marks a sealed value (and its format version).
 const sealPrefix = "s1."
 
+// sealEncoding is strict, and Open checks the length, so a sealed value has
+// exactly one spelling: the guard revokes it by its text, and a lenient
+// decoder (ignoring the unused bits of the last character, skipping CR and
+// LF) would open respellings of a revoked value, each a new credential.
+var sealEncoding = base64.RawURLEncoding.Strict()
+
 // SealOverhead is how many bytes sealing adds to a value of n bytes: the
 // prefix, and base64 of the key index, nonce and tag around the value.
 func SealOverhead(n int) int {
-	return len(sealPrefix) + base64.RawURLEncoding.EncodedLen(keyIDSize+12+n+16) - n
+	return len(sealPrefix) + sealEncoding.EncodedLen(keyIDSize+12+n+16) - n
 }
 
 // MaxSealedValue is the longest value a Sealer seals: a sealed value must
@@ -107,7 +113,7 @@ func (s *Sealer) Seal(name, value string) (string, error) {
 		return "", err
 	}
 	raw = k.aead.Seal(raw, raw[keyIDSize:keyIDSize+ns], []byte(value), []byte(name))
-	return sealPrefix + base64.RawURLEncoding.EncodeToString(raw), nil
+	return sealPrefix + sealEncoding.EncodeToString(raw), nil
 }
 
 // Open appends to dst the app's value inside a sealed value for the cookie
@@ -121,13 +127,15 @@ func (s *Sealer) Open(dst []byte, name, sealed string) ([]byte, error) {
 		return nil, ErrNotSealed
 	}
 	enc := sealed[len(sealPrefix):]
-	if base64.RawURLEncoding.DecodedLen(len(enc)) > sealBufSize {
+	if sealEncoding.DecodedLen(len(enc)) > sealBufSize {
 		return nil, ErrNotSealed
 	}
 	buf := sealBufs.Get().(*[sealBufSize]byte)
 	defer sealBufs.Put(buf)
-	n, err := base64.RawURLEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(enc), len(enc)))
-	if err != nil || n < keyIDSize+12+16 {
+	// The decoder and the AEAD only read their inputs: the string's bytes
+	// are handed to them without a copy.
+	n, err := sealEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(enc), len(enc)))
+	if err != nil || n < keyIDSize+12+16 || sealEncoding.EncodedLen(n) != len(enc) {
 		return nil, ErrNotSealed
 	}
 	var aead cipher.AEAD
@@ -159,3 +167,8 @@ var sealBufs = sync.Pool{New: func() any { return new([sealBufSize]byte) }}
 func IsSealed(value string) bool {
 	return len(value) > len(sealPrefix) && value[:len(sealPrefix)] == sealPrefix
 }
+
+// Sealer is a Sealer on the signing keys, for a seal without keys of its
+// own: the first key seals, every key opens. HKDF keeps the two uses of a
+// key apart.
+func (k *Keys) Sealer() (*Sealer, error) { return NewSealer(k.keys...) }

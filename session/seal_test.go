@@ -147,3 +147,53 @@ func BenchmarkSeal_Seal(b *testing.B) {
 		}
 	}
 }
+
+// TestSeal_OneSpellingPerSealedValue: the guard revokes a sealed value by
+// its text, so no other text may open to the same cookie. base64 without
+// padding leaves unused bits in the last character, and a lenient decoder
+// ignores them (and skips CR and LF): each of those respellings would be a
+// credential never revoked, opening to the app's value.
+func TestSeal_OneSpellingPerSealedValue(t *testing.T) {
+	s := newSealer(t, sealKey)
+	for n := range 3 { // the three lengths of the last base64 group
+		value := "42|5f4dcc3b5aa765d61d8327deb882cf99"[:33+n]
+		sealed, err := s.Seal("remember_token", value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		for _, c := range alphabet {
+			other := sealed[:len(sealed)-1] + string(c)
+			if other == sealed {
+				continue
+			}
+			if got, err := s.Open(nil, "remember_token", other); err == nil {
+				t.Errorf("%q (the last character changed) opens to %q too", other, got)
+			}
+		}
+		for _, other := range []string{sealed[:5] + "\n" + sealed[5:], sealed + "\r", sealed + "="} {
+			if _, err := s.Open(nil, "remember_token", other); err == nil {
+				t.Errorf("%q opens too", other)
+			}
+		}
+	}
+}
+
+func TestSeal_FromSigningKeys_RotateWithThem(t *testing.T) {
+	old, _ := session.NewKeys(sealKeyOld)
+	s, err := old.Sealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Seal("remember_token", "42|secret")
+	rotated, _ := session.NewKeys(sealKey, sealKeyOld)
+	r, _ := rotated.Sealer()
+	if got, err := r.Open(nil, "remember_token", before); err != nil || string(got) != "42|secret" {
+		t.Fatalf("sealed with the old signing key, after the rotation: %q, %v", got, err)
+	}
+	// The sealing key is derived, not the signing key itself.
+	direct := newSealer(t, sealKeyOld)
+	if _, err := direct.Open(nil, "remember_token", before); err != nil {
+		t.Fatalf("Keys.Sealer is not NewSealer of the same keys: %v", err)
+	}
+}
