@@ -191,7 +191,7 @@ func TestSeal_FromSigningKeys_RotateWithThem(t *testing.T) {
 	if got, err := r.Open(nil, "remember_token", before); err != nil || string(got) != "42|secret" {
 		t.Fatalf("sealed with the old signing key, after the rotation: %q, %v", got, err)
 	}
-	// The sealing key is derived, not the signing key itself.
+	// The same as sealing with those keys given as seal keys.
 	direct := newSealer(t, sealKeyOld)
 	if _, err := direct.Open(nil, "remember_token", before); err != nil {
 		t.Fatalf("Keys.Sealer is not NewSealer of the same keys: %v", err)
