@@ -131,13 +131,13 @@ func (g *Gateway) servePerform(w http.ResponseWriter, r *http.Request) {
 		// Still clear the browser: the user asked to be logged out.
 		g.storeErrorLog("browser", id, err)
 		if hasCookie {
-			g.clearBrowser(w, r, https, nil, grouped)
+			g.clearBrowser(w, r.Header["Cookie"], https, nil, grouped)
 		}
 		fail(errStoreUnavailable(), "store_error")
 		return
 	}
 	if hasCookie {
-		g.clearBrowser(w, r, https, nil, grouped)
+		g.clearBrowser(w, r.Header["Cookie"], https, nil, grouped)
 	}
 
 	returnTo, e := g.checkReturnTo(r, q)
@@ -178,7 +178,7 @@ func (g *Gateway) activeSession(w http.ResponseWriter, r *http.Request, flow str
 	}
 	if revoked {
 		if c.isCookie() {
-			g.cookies.clearOne(w, r, c.name, g.isHTTPS(r), nil)
+			g.cookies.clearOne(w, r.Header["Cookie"], c.name, g.isHTTPS(r), nil)
 		}
 		return session.ID{}, errNoSession(), "no_session"
 	}
@@ -233,16 +233,17 @@ func (g *Gateway) revokeSessionCookies(r *http.Request, primary session.ID) ([]s
 
 // clearBrowser deletes the session cookies (and the cookies of their
 // groups the request did not carry, by name) and, over HTTPS when
-// configured, asks the browser to clear site data.
-func (g *Gateway) clearBrowser(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie, grouped []string) {
-	g.cookies.clearAll(w, r, https, keep)
-	sent := g.globNamesSent(r.Header["Cookie"])
-	for _, n := range sent {
-		g.cookies.clearOne(w, r, n, https, keep)
+// configured, asks the browser to clear site data. sent is the Cookie
+// header as the browser sent it.
+func (g *Gateway) clearBrowser(w http.ResponseWriter, sent []string, https bool, keep keepCookie, grouped []string) {
+	g.cookies.clearAll(w, sent, https, keep)
+	globbed := g.globNamesSent(sent)
+	for _, n := range globbed {
+		g.cookies.clearOne(w, sent, n, https, keep)
 	}
 	for _, n := range grouped {
-		if !slices.Contains(g.cfg.Cookies, n) && !slices.Contains(sent, n) {
-			g.cookies.clearOne(w, r, n, https, keep)
+		if !slices.Contains(g.cfg.Cookies, n) && !slices.Contains(globbed, n) {
+			g.cookies.clearOne(w, sent, n, https, keep)
 		}
 	}
 	if https && g.clearSiteData != "" {

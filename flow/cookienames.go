@@ -69,12 +69,17 @@ func isGlob(name string) bool { return strings.IndexByte(name, '*') >= 0 }
 
 // CheckCookiePattern checks a `cookie` option: an RFC 6265 token, where '*'
 // is a wildcard with enough literal text around it.
-func CheckCookiePattern(name string) error {
-	if err := CheckCookieName(name); err != nil {
-		return err
+func CheckCookiePattern(name string) error { return checkPattern("cookie", name) }
+
+// CheckSealPattern checks a `seal` option, as CheckCookiePattern does.
+func CheckSealPattern(name string) error { return checkPattern("seal", name) }
+
+func checkPattern(option, name string) error {
+	if !validCookieName(name) {
+		return fmt.Errorf("%s: %q is not a valid cookie name", option, name)
 	}
 	if isGlob(name) && len(name)-strings.Count(name, "*") < minGlobLiteral {
-		return fmt.Errorf("cookie: %q matches nearly every cookie, including ones every visitor shares; name the session cookies (DW*, wordpress_logged_in_*)", name)
+		return fmt.Errorf("%s: %q matches nearly every cookie, including ones every visitor shares; name the session cookies (DW*, wordpress_logged_in_*)", option, name)
 	}
 	return nil
 }
@@ -203,19 +208,19 @@ func (g *Gateway) globCredential(name, value string) bool {
 // piece of the request that globCredential accepts, by the name the
 // browser sent, with its JSON readings (eachReading). It reports false when
 // fn stopped. Without globs it costs one branch.
-// With no exact names, this pass also notes unclean pieces a pattern may
-// be read out of in shape (the exact names' first pass does otherwise).
+// With no exact names, this pass also notes the header's shape (the exact
+// names' first pass does otherwise).
 func (g *Gateway) eachGlobCookie(lines []string, shape *cookieShape, fn func(credential) bool) bool {
 	if len(g.cookieGlobs) == 0 {
 		return true
 	}
 	stop := false
 	eachCookiePiece(lines, func(p cookiePiece) bool {
+		if len(g.cfg.Cookies) == 0 {
+			g.noteShape(shape, p)
+		}
 		switch {
 		case !p.clean:
-			if len(g.cfg.Cookies) == 0 && !shape.unreadable {
-				shape.unreadable = g.mentionsGlob(p.text)
-			}
 		case g.globCredential(p.name(), p.value()):
 			stop = !eachReading(credential{kind: fromCookie, name: p.name(), value: p.value()}, fn)
 		}

@@ -87,15 +87,16 @@ type keepCookie func(name, path, domain string) bool
 
 // clearAll deletes every configured session cookie, and every chunk or
 // other spelling of one that the request carries.
-func (c *cookieClearer) clearAll(w http.ResponseWriter, r *http.Request, https bool, keep keepCookie) {
+func (c *cookieClearer) clearAll(w http.ResponseWriter, sent []string, https bool, keep keepCookie) {
 	for _, n := range c.names {
-		c.clearOne(w, r, n, https, keep)
+		c.clearOne(w, sent, n, https, keep)
 	}
 }
 
-// clearOne deletes one configured cookie, with its chunks and other
-// spellings: the guard clears only the credential it found revoked.
-func (c *cookieClearer) clearOne(w http.ResponseWriter, r *http.Request, name string, https bool, keep keepCookie) {
+// clearOne deletes one configured cookie, with its chunks and the other
+// spellings the browser sent (sent: its Cookie header lines): the guard
+// clears only the credential it found revoked.
+func (c *cookieClearer) clearOne(w http.ResponseWriter, sent []string, name string, https bool, keep keepCookie) {
 	h := w.Header()
 	scheme := 0
 	if https {
@@ -113,7 +114,7 @@ func (c *cookieClearer) clearOne(w http.ResponseWriter, r *http.Request, name st
 	} else {
 		add(c.attrs.deletions(name, https))
 	}
-	for _, related := range relatedNames(r.Header, name) {
+	for _, related := range relatedNames(sent, name) {
 		add(c.attrs.deletions(related, https))
 	}
 }

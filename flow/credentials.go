@@ -60,41 +60,9 @@ func (c credential) isCookie() bool { return c.kind <= fromUnreadableCookie }
 // It allocates only for chunked cookies. fn returns false to stop.
 func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (shape cookieShape) {
 	if lines := r.Header["Cookie"]; len(lines) > 0 {
-		shape.lines = len(lines)
-		for i, name := range g.cfg.Cookies {
-			// One pass finds the cookie and notices chunks of it; only a
-			// request that has chunks pays for joining them.
-			stop, chunked := false, false
-			eachCookiePiece(lines, func(p cookiePiece) bool {
-				switch {
-				case !p.clean:
-					if i == 0 && !shape.unreadable {
-						shape.unreadable = g.mentionsSession(p.text)
-					}
-				case p.value() != "" && sameCookieName(p.name(), name):
-					stop = !eachReading(credential{kind: fromCookie, name: name, value: p.value()}, fn)
-				case !chunked:
-					_, chunked = chunkIndex(p.name(), name)
-				}
-				return !stop
-			})
-			if stop {
-				return shape
-			}
-			if !chunked {
-				continue
-			}
-			if first, last, ok := joinedChunks(lines, name); ok {
-				if !eachReading(credential{kind: fromChunkedCookie, name: name, value: first}, fn) {
-					return shape
-				}
-				if last != first && !eachReading(credential{kind: fromChunkedCookie, name: name, value: last}, fn) {
-					return shape
-				}
-			}
-		}
-		if len(g.cookieGlobs) > 0 && !g.eachGlobCookie(lines, &shape, fn) { // cookienames.go
-			return
+		var ok bool
+		if shape, ok = g.eachCookieCredential(lines, fn); !ok {
+			return shape
 		}
 	}
 	// Every value of the token headers, not only the first: apps differ in
@@ -112,6 +80,55 @@ func (g *Gateway) eachCredential(r *http.Request, fn func(credential) bool) (sha
 		}
 	}
 	return shape
+}
+
+// eachCookieCredential is eachCredential's part for the Cookie header
+// lines. It reports false when fn stopped it.
+func (g *Gateway) eachCookieCredential(lines []string, fn func(credential) bool) (shape cookieShape, ok bool) {
+	if len(lines) == 0 {
+		return shape, true
+	}
+	shape.lines = len(lines)
+	for i, name := range g.cfg.Cookies {
+		// One pass finds the cookie and notices chunks of it (and the
+		// first notes the shape, as noteShape does: inline, it is the hot
+		// path); only a request that has chunks pays for joining them.
+		stop, chunked := false, false
+		eachCookiePiece(lines, func(p cookiePiece) bool {
+			if i == 0 && g.seal != nil && p.clean && !shape.sealed {
+				shape.sealed = g.seal.matches(p.name()) // seal.go
+			}
+			switch {
+			case !p.clean:
+				if i == 0 && !shape.unreadable {
+					shape.unreadable = g.mentionsSession(p.text)
+				}
+			case p.value() != "" && sameCookieName(p.name(), name):
+				stop = !eachReading(credential{kind: fromCookie, name: name, value: p.value()}, fn)
+			case !chunked:
+				_, chunked = chunkIndex(p.name(), name)
+			}
+			return !stop
+		})
+		if stop {
+			return shape, false
+		}
+		if !chunked {
+			continue
+		}
+		if first, last, ok := joinedChunks(lines, name); ok {
+			if !eachReading(credential{kind: fromChunkedCookie, name: name, value: first}, fn) {
+				return shape, false
+			}
+			if last != first && !eachReading(credential{kind: fromChunkedCookie, name: name, value: last}, fn) {
+				return shape, false
+			}
+		}
+	}
+	if len(g.cookieGlobs) > 0 && !g.eachGlobCookie(lines, &shape, fn) { // cookienames.go
+		return shape, false
+	}
+	return shape, true
 }
 
 // eachReading calls fn with a cookie credential and with each JSON reading
@@ -133,11 +150,24 @@ func jsonReadings(c credential, fn func(credential) bool) bool {
 type cookieShape struct {
 	lines      int  // Cookie header lines
 	unreadable bool // some piece is not clean and may be a session cookie
+	sealed     bool // some piece has a sealed cookie's name (seal.go)
+}
+
+// noteShape adds what one piece tells about the header to shape.
+func (g *Gateway) noteShape(shape *cookieShape, p cookiePiece) {
+	switch {
+	case !p.clean:
+		if !shape.unreadable {
+			shape.unreadable = g.mentionsSession(p.text)
+		}
+	case g.seal != nil && !shape.sealed:
+		shape.sealed = g.seal.matches(p.name()) // seal.go
+	}
 }
 
 // rewrite reports whether the app must get a rewritten Cookie header even
 // with nothing revoked.
-func (s cookieShape) rewrite() bool { return s.unreadable || s.lines > 1 }
+func (s cookieShape) rewrite() bool { return s.unreadable || s.sealed || s.lines > 1 }
 
 // mentionsSession reports whether some framework could read a session
 // cookie out of an unclean piece (see mentions).
@@ -236,9 +266,9 @@ func bearerToken(h string) (string, bool) {
 // another spelling, or chunks of it, so they can be cleared too. The list
 // is capped: a request stuffed with thousands of spellings gets the first
 // maxRelatedNames deleted, not a response of thousands of headers.
-func relatedNames(h http.Header, base string) []string {
+func relatedNames(lines []string, base string) []string {
 	var names []string
-	eachCookiePiece(h["Cookie"], func(p cookiePiece) bool {
+	eachCookiePiece(lines, func(p cookiePiece) bool {
 		if !p.clean {
 			return true // no valid name to delete it by; it never reaches the app
 		}

@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +60,11 @@ type Config struct {
 	Cookies     []string // session cookie names, in lookup order
 	TokenHeader string   // besides Authorization: Bearer
 	Cookie      CookieAttributes
+	// Seal names the cookies (names or globs) whose values the gateway
+	// seals per issuance (seal.go); they are session cookies too. Sealer
+	// seals them; default: one on Keys.
+	Seal   []string
+	Sealer *session.Sealer
 
 	Prefix    string   // endpoints prefix, e.g. /self-service/logout
 	PublicURL *url.URL // base of logout_url; nil: the request's own origin
@@ -133,7 +139,9 @@ type Gateway struct {
 	intercept                        *interceptMatcher
 	cookies                          *cookieClearer
 	cookieGlobs                      []cookieGlob // cookie names with '*'
+	seal                             *sealing     // nil: no sealed cookies
 	grp                              groupLearning
+	answers                          answerWatching
 	clearSiteData                    string
 	audit                            *zap.Logger
 	// refusedAudit logs revoked credentials the guard refuses, sampled: a
@@ -145,12 +153,20 @@ type Gateway struct {
 // New checks cfg, fills in defaults and prepares what the request path
 // only reads.
 func New(cfg Config) (*Gateway, error) {
-	if len(cfg.Cookies) == 0 {
+	if len(cfg.Cookies) == 0 && len(cfg.Seal) == 0 {
 		cfg.Cookies = []string{DefaultCookie}
 	}
 	for _, c := range cfg.Cookies {
 		if err := CheckCookiePattern(c); err != nil {
 			return nil, err
+		}
+	}
+	for _, c := range cfg.Seal {
+		if err := CheckSealPattern(c); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(cfg.Cookies, c) {
+			cfg.Cookies = append(slices.Clip(cfg.Cookies), c) // a sealed cookie is a session cookie
 		}
 	}
 	if cfg.TokenHeader == "" {
@@ -255,7 +271,17 @@ func New(cfg Config) (*Gateway, error) {
 	if g.grp.groups == nil {
 		g.grp.groups, _ = cfg.Store.(Groups)
 	}
-	g.grp.watch = g.learnsGroups()
+	g.grp.learn = g.learnsGroups()
+	if len(cfg.Seal) > 0 {
+		sealer := cfg.Sealer
+		if sealer == nil {
+			if sealer, err = cfg.Keys.Sealer(); err != nil {
+				return nil, err
+			}
+		}
+		g.seal = newSealing(cfg.Seal, sealer, cfg.Logger)
+	}
+	g.answers.on = g.grp.learn || g.seal != nil
 	g.refusedAudit = g.audit.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		// Per second: the first 20 lines of a kind, then every 100th.
 		return zapcore.NewSamplerWithOptions(c, time.Second, 20, 100)

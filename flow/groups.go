@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,9 +31,8 @@ type Groups interface {
 // groupLearning is the Gateway's part for groups.
 type groupLearning struct {
 	groups  Groups // nil: no groups are learned
-	watch   bool   // learnsGroups, decided once
+	learn   bool   // learnsGroups, decided once
 	recent  recentGroups
-	pool    sync.Pool // *groupWatcher
 	noStore sync.Once // warned that the store keeps no groups
 }
 
@@ -45,97 +43,11 @@ func (g *Gateway) learnsGroups() bool {
 	return g.grp.groups != nil && (len(g.cfg.Cookies) > 1 || len(g.cookieGlobs) > 0)
 }
 
-// watchLogins wraps the app's response writer so that the session cookies
-// its answer sets are learned as a group; releaseWatcher takes it back once
-// the app has answered. Without groups it is w itself.
-func (g *Gateway) watchLogins(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
-	if !g.learnsGroups() {
-		return w
-	}
-	gw, _ := g.grp.pool.Get().(*groupWatcher)
-	if gw == nil {
-		gw = &groupWatcher{}
-	}
-	*gw = groupWatcher{ResponseWriter: w, g: g, r: r}
-	return gw
-}
-
-// serveApp hands a guarded request to the app, learning from its answer.
-func (g *Gateway) serveApp(w http.ResponseWriter, r *http.Request, next Next) error {
-	if !g.grp.watch {
-		return next.ServeHTTP(w, r)
-	}
-	ww := g.watchLogins(w, r)
-	err := next.ServeHTTP(ww, r)
-	g.releaseWatcher(ww)
-	return err
-}
-
-// watched is next with serveApp's learning around it, for a caller that
-// wraps the writer too.
-func (g *Gateway) watched(next Next) Next {
-	if !g.grp.watch {
-		return next
-	}
-	return NextFunc(func(w http.ResponseWriter, r *http.Request) error { return g.serveApp(w, r, next) })
-}
-
-func (g *Gateway) releaseWatcher(w http.ResponseWriter) {
-	if gw, ok := w.(*groupWatcher); ok {
-		*gw = groupWatcher{}
-		g.grp.pool.Put(gw)
-	}
-}
-
-// groupWatcher learns from the app's answer as its header goes out.
-type groupWatcher struct {
-	http.ResponseWriter
-	g    *Gateway
-	r    *http.Request
-	seen bool
-}
-
-func (gw *groupWatcher) look() {
-	if !gw.seen {
-		gw.seen = true
-		gw.g.learnGroup(gw.r, gw.Header())
-	}
-}
-
-func (gw *groupWatcher) WriteHeader(code int) {
-	if code >= 200 {
-		gw.look()
-	}
-	gw.ResponseWriter.WriteHeader(code)
-}
-
-func (gw *groupWatcher) Write(b []byte) (int, error) {
-	gw.look()
-	return gw.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps sendfile for file_server behind the gateway.
-func (gw *groupWatcher) ReadFrom(src io.Reader) (int64, error) {
-	gw.look()
-	if rf, ok := gw.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(gw.ResponseWriter, src)
-}
-
-func (gw *groupWatcher) Flush() {
-	gw.look()
-	_ = http.NewResponseController(gw.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController (Hijack for websockets, deadlines)
-// reach the real writer.
-func (gw *groupWatcher) Unwrap() http.ResponseWriter { return gw.ResponseWriter }
-
 // learnGroup records the session cookies an answer sets to fresh values,
-// with the ones the request carried (revoked ones are stripped by then), as
-// one group, before the answer goes out: a logout right after finds it.
-func (g *Gateway) learnGroup(r *http.Request, h http.Header) {
+// with the ones the request carried (sent: its Cookie header as the
+// browser sent it), as one group, before the answer goes out: a logout
+// right after finds it.
+func (g *Gateway) learnGroup(r *http.Request, sent []string, h http.Header) {
 	lines := h["Set-Cookie"]
 	if len(lines) == 0 {
 		return
@@ -156,8 +68,8 @@ func (g *Gateway) learnGroup(r *http.Request, h http.Header) {
 	if len(members) == 0 {
 		return
 	}
-	g.eachCredential(r, func(c credential) bool {
-		if c.isCookie() && len(c.value) <= MaxCredentialLength {
+	g.eachCookieCredential(sent, func(c credential) bool {
+		if len(c.value) <= MaxCredentialLength {
 			members = addMember(members, c.id(), c.name)
 		}
 		return true

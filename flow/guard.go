@@ -24,6 +24,7 @@ const (
 // credentials costs a few header lookups, one with credentials a hash and
 // a cache hit per credential, and neither allocates.
 func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error {
+	sent := r.Header["Cookie"] // as the browser sent it, before the app's is rewritten
 	verdict := verdictPass
 	var revoked []credential // allocated only when something is revoked
 	// With identity on: some session here has no owner recorded on this
@@ -60,9 +61,9 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			g.forwardCookies(r, nil)
 		}
 		if learn {
-			return g.serveLearning(w, r, g.watched(next))
+			return g.serveLearning(w, r, g.watched(next, sent))
 		}
-		return g.serveApp(w, r, next)
+		return g.serveApp(w, r, next, sent)
 	case verdictTooLong:
 		g.writeError(w, r, errCredentialTooLong(), !wantsJSON(r))
 		return nil
@@ -71,7 +72,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 		g.writeError(w, r, errStoreUnavailable(), !wantsJSON(r))
 		return nil
 	}
-	return g.refuse(w, r, next, revoked)
+	return g.refuse(w, r, next, revoked, sent)
 }
 
 // check decides one credential, and names its session.
@@ -109,11 +110,11 @@ func (g *Gateway) check(r *http.Request, c credential) (guardVerdict, session.ID
 
 // refuse applies on_revoked to a request with revoked credentials. Dead
 // cookies are cleared whatever the action: they will never work again.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revoked []credential) error {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revoked []credential, sent []string) error {
 	https := g.isHTTPS(r)
 	for _, c := range revoked {
 		if c.isCookie() {
-			g.cookies.clearOne(w, r, c.name, https, nil)
+			g.cookies.clearOne(w, sent, c.name, https, nil)
 		}
 	}
 	switch g.cfg.OnRevoked {
@@ -140,5 +141,5 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, next Next, revo
 	// name or kind riding along stay; a valid cookie sharing the revoked
 	// one's name goes with it (the request is not worth untangling).
 	g.stripRevoked(r, revoked, len(r.Header["Cookie"]) > 0)
-	return g.serveApp(w, r, next)
+	return g.serveApp(w, r, next, sent)
 }

@@ -124,6 +124,7 @@ func (iw *interceptWriter) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code < 200 {
+		iw.lo.sealAppCookies(iw.Header())
 		iw.ResponseWriter.WriteHeader(code) // informational: not the answer yet
 		return
 	}
@@ -146,6 +147,7 @@ func (iw *interceptWriter) WriteHeader(code int) {
 		return
 	case lo.crossSite && (code >= 400 || !lo.appEndsSession(iw.Header())):
 		// Another site asked, and the app did not log out: neither do we.
+		lo.sealAppCookies(iw.Header())
 		lo.refuse(iw.ResponseWriter)
 		iw.ResponseWriter.WriteHeader(code)
 		return
@@ -182,7 +184,8 @@ func (iw *interceptWriter) finishHeaders() {
 	h := iw.Header()
 	setNoCache(h)
 	iw.lo.filterAppCookies(h)
-	iw.lo.g.clearBrowser(iw, iw.lo.r, iw.lo.https, iw.lo.keepFresh, iw.lo.grouped)
+	iw.lo.sealAppCookies(h)
+	iw.lo.g.clearBrowser(iw, iw.lo.sent, iw.lo.https, iw.lo.keepFresh, iw.lo.grouped)
 }
 
 func (iw *interceptWriter) Write(b []byte) (int, error) {

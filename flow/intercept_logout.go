@@ -19,6 +19,7 @@ type interceptLogout struct {
 	https     bool
 	crossSite bool
 
+	sent    []string     // the Cookie header as the browser sent it (the app's is rewritten)
 	live    []credential // to revoke
 	dead    []credential // revoked already: stripped before the app sees them
 	carried []string     // names of the session cookies the request carries
@@ -32,7 +33,7 @@ type interceptLogout struct {
 // revoked already are stripped, like on any request (whatever on_revoked
 // says: the user asked to leave, and leaves); the others are to be revoked.
 func (g *Gateway) newInterceptLogout(r *http.Request) *interceptLogout {
-	lo := &interceptLogout{g: g, r: r, https: g.isHTTPS(r), crossSite: g.crossSite(r), revoked: map[session.ID]bool{}}
+	lo := &interceptLogout{g: g, r: r, sent: r.Header["Cookie"], https: g.isHTTPS(r), crossSite: g.crossSite(r), revoked: map[session.ID]bool{}}
 	shape := g.eachCredential(r, func(c credential) bool {
 		if len(c.value) > MaxCredentialLength {
 			return true
@@ -105,7 +106,7 @@ func (lo *interceptLogout) refuse(w http.ResponseWriter) {
 	lo.g.cfg.Observer.Logout("intercept", "forbidden")
 	lo.g.auditLogout("intercept", "forbidden", nil, lo.r)
 	for _, c := range lo.dead {
-		lo.g.cookies.clearOne(w, lo.r, c.name, lo.https, nil)
+		lo.g.cookies.clearOne(w, lo.sent, c.name, lo.https, nil)
 	}
 }
 
@@ -140,8 +141,8 @@ func (lo *interceptLogout) filterAppCookies(h http.Header) {
 			kept = append(kept, line)
 			continue
 		}
-		if lo.revoked[session.CookieID(sc.value)] {
-			continue // never set again what the logout revoked
+		if lo.revoked[session.CookieID(sc.value)] || lo.g.gaveApp(lo.r.Header["Cookie"], sc) {
+			continue // never set again what the logout revoked (a sealed cookie's value the app got)
 		}
 		kept = append(kept, line)
 		lo.fresh = append(lo.fresh, sc)
@@ -152,6 +153,12 @@ func (lo *interceptLogout) filterAppCookies(h http.Header) {
 	} else {
 		h["Set-Cookie"] = kept
 	}
+}
+
+// sealAppCookies seals the sealed cookies the app's answer sets (seal.go);
+// a logout keeps no sealed value the browser held.
+func (lo *interceptLogout) sealAppCookies(h http.Header) {
+	lo.g.sealSetCookies(lo.r.Context(), h, lo.r.URL.Path, nil)
 }
 
 // keepFresh leaves out the deletion of a cookie the app's answer sets to a

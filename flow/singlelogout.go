@@ -60,12 +60,12 @@ func (g *Gateway) EndBrowserSession(w http.ResponseWriter, r *http.Request, acce
 	grouped, err := g.revokeSessionCookies(r, id)
 	if err != nil {
 		g.storeErrorLog(flow, id, err)
-		g.clearBrowser(w, r, https, nil, grouped)
+		g.clearBrowser(w, r.Header["Cookie"], https, nil, grouped)
 		g.cfg.Observer.Logout(flow, "store_error")
 		g.auditLogout(flow, "store_error", &id, r)
 		return false, err
 	}
-	g.clearBrowser(w, r, https, nil, grouped)
+	g.clearBrowser(w, r.Header["Cookie"], https, nil, grouped)
 	g.cfg.Observer.Logout(flow, "ok")
 	g.auditLogout(flow, "ok", &id, r)
 	return true, nil
