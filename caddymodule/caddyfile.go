@@ -46,6 +46,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allowed_return_urls <url>...
 //	    error_url           <url>
 //	    signing_key         <key>...
+//	    seal                <name|glob>...
+//	    seal_key            <key>...
 //	    token_ttl           <duration>
 //	    session_lifetime    <duration>
 //	    on_revoked          strip|deny|redirect <url>
@@ -86,6 +88,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = appendArgs(d, &h.AllowedReturnURLs, checkAllowedReturnURL)
 		case "signing_key":
 			err = appendArgs(d, &h.SigningKeys, checkLiteralKey)
+		case "seal":
+			err = appendArgs(d, &h.Seal, flow.CheckSealPattern)
+		case "seal_key":
+			err = appendArgs(d, &h.SealKeys, checkLiteralSealKey)
 		case "clear_site_data":
 			err = appendArgs(d, &h.ClearSiteData, checkClearSiteData)
 		case "token_header":

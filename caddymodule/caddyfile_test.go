@@ -175,6 +175,9 @@ var badValues = []struct{ name, caddyfile, json, want string }{
 	{"cookie_path second relative", "cookie_path / wp-admin", `"cookie_path":["/","wp-admin"]`, `cookie_path: "wp-admin" must be a path`},
 	{"cookie name invalid", `cookie "a;b"`, `"cookies":["a;b"]`, "is not a valid cookie name"},
 	{"cookie pattern too wide", "cookie DokuWiki *", `"cookies":["DokuWiki","*"]`, `cookie: "*" matches nearly every cookie`},
+	{"seal name invalid", `seal "a;b"`, `"seal":["a;b"]`, `seal: "a;b" is not a valid cookie name`},
+	{"seal pattern too wide", "seal r*", `"seal":["r*"]`, `seal: "r*" matches nearly every cookie`},
+	{"short seal key", "seal remember\n\t\tseal_key 0123456789", `"seal":["remember"],"seal_keys":["0123456789"]`, "must be at least 32 bytes (got 10)"},
 	{"cookie_path relative", "cookie_path app", `"cookie_path":"app"`, "cookie_path"},
 	{"cookie_domain with slash", "cookie_domain example.com/x", `"cookie_domains":["example.com/x"]`, "cookie_domain"},
 	{"samesite", "cookie_samesite sideways", `"cookie_samesite":"sideways"`, "cookie_samesite: must be lax, strict or none"},
@@ -196,6 +199,9 @@ func TestLoad_PlaceholderKeyErrors(t *testing.T) {
 		{"short key from env", "signing_key {env.SHORT_KEY}", "signing_key #1 must be at least 32 bytes (got 8)"},
 		{"key from missing env", "signing_key {env.LOGOUT_TEST_NO_SUCH_VAR}", "signing_key #1"},
 		{"key from missing file", "signing_key {file./nonexistent/logout.key}", "signing_key #1"},
+		{"short seal key from env", "seal remember\n\t\tseal_key {env.SHORT_KEY}", "seal_key #1 must be at least 32 bytes (got 8)"},
+		{"seal key from missing env", "seal remember\n\t\tseal_key {env.LOGOUT_TEST_NO_SUCH_VAR}", "seal_key #1"},
+		{"seal key without seal", "seal_key {env.LOGOUT_TEST_NO_SUCH_VAR}", "seal_key: no cookie is sealed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -217,6 +223,8 @@ func TestLoad_GoodConfigs(t *testing.T) {
 	for name, body := range map[string]string{
 		"defaults (bolt in the data dir, generated key)": "",
 		"keys from env and file, rotation":               "signing_key {env.LOGOUT_TEST_KEY} {file." + keyFile + "}",
+		"seal with the signing keys":                     "seal remember_* app_token",
+		"seal with keys of its own, rotation":            "seal remember_*\n\t\tseal_key {env.LOGOUT_TEST_KEY} {file." + keyFile + "}",
 		"everything": `cookie ory_kratos_session PHPSESSID DW* wordpress_logged_in_*
 		token_header X-Auth-Token
 		cookie_domain example.com .example.org

@@ -65,6 +65,13 @@ type Handler struct {
 	// {file./run/secrets/logout_key} are resolved at load. Default: a key
 	// generated once and kept in Caddy's storage.
 	SigningKeys []string `json:"signing_keys,omitempty"`
+	// Cookies (names or globs) whose values the gateway seals for each
+	// issuance: for a remember-me cookie the app never rotates. They are
+	// session cookies too.
+	Seal []string `json:"seal,omitempty"`
+	// Keys that seal them, at least 32 bytes each, placeholders as for
+	// signing_keys; the first seals, all open. Default: the signing keys.
+	SealKeys []string `json:"seal_keys,omitempty"`
 	// How long a logout URL stays valid. Default: 24h.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 	// How long a revocation is remembered: the app's session lifetime.
@@ -131,6 +138,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if cfg.Keys, err = loadKeys(ctx, h.SigningKeys, h.logger); err != nil {
 		return err
 	}
+	if len(h.SealKeys) > 0 {
+		if cfg.Sealer, err = loadSealKeys(h.SealKeys); err != nil {
+			return err
+		}
+	}
 	if cfg.InterceptRules, err = h.loadInterceptRules(ctx); err != nil {
 		return err
 	}
@@ -181,6 +193,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) flowConfig() (flow.Config, error) {
 	cfg := flow.Config{
 		Cookies:         h.Cookies,
+		Seal:            h.Seal,
 		TokenHeader:     h.TokenHeader,
 		Cookie:          flow.CookieAttributes{Paths: h.CookiePath, Domains: h.CookieDomains},
 		Prefix:          h.Endpoints,
@@ -232,6 +245,9 @@ func (h *Handler) flowConfig() (flow.Config, error) {
 	}
 	if cfg.DenyOnStoreError, err = parseOnStoreError(h.OnStoreError); err != nil {
 		return cfg, err
+	}
+	if len(h.SealKeys) > 0 && len(h.Seal) == 0 {
+		return cfg, errors.New("seal_key: no cookie is sealed (name them with seal)")
 	}
 	if h.TokenTTL < 0 {
 		return cfg, errors.New("token_ttl: must be positive")

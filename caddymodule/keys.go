@@ -32,22 +32,41 @@ func loadKeys(ctx caddy.Context, entries []string, logger *zap.Logger) (*session
 		}
 		return session.NewKeys(key)
 	}
-	repl := caddy.NewReplacer()
-	keys := make([][]byte, 0, len(entries))
-	for i, entry := range entries {
-		v, err := repl.ReplaceOrErr(entry, true, true)
-		if err != nil {
-			return nil, fmt.Errorf("signing_key #%d: %w", i+1, err)
-		}
-		if len(v) < session.MinKeyLength {
-			return nil, fmt.Errorf("signing_key #%d must be at least %d bytes (got %d)", i+1, session.MinKeyLength, len(v))
-		}
-		keys = append(keys, []byte(v))
+	keys, err := resolveKeys("signing_key", entries)
+	if err != nil {
+		return nil, err
 	}
 	if len(entries) > 1 {
 		logger.Info("signing with the first of several keys; the others only verify", zap.Int("keys", len(entries)))
 	}
 	return session.NewKeys(keys...)
+}
+
+// loadSealKeys resolves the seal_key entries as loadKeys does.
+func loadSealKeys(entries []string) (*session.Sealer, error) {
+	keys, err := resolveKeys("seal_key", entries)
+	if err != nil {
+		return nil, err
+	}
+	return session.NewSealer(keys...)
+}
+
+// resolveKeys expands the placeholders of an option's keys and checks
+// their length.
+func resolveKeys(option string, entries []string) ([][]byte, error) {
+	repl := caddy.NewReplacer()
+	keys := make([][]byte, 0, len(entries))
+	for i, entry := range entries {
+		v, err := repl.ReplaceOrErr(entry, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s #%d: %w", option, i+1, err)
+		}
+		if len(v) < session.MinKeyLength {
+			return nil, fmt.Errorf("%s #%d must be at least %d bytes (got %d)", option, i+1, session.MinKeyLength, len(v))
+		}
+		keys = append(keys, []byte(v))
+	}
+	return keys, nil
 }
 
 // storedKey loads the generated key, creating it under a storage lock so

@@ -161,12 +161,17 @@ func checkMaxEntries(n int64) error {
 
 // checkLiteralKey checks a signing_key written out in the config; keys
 // from placeholders are checked when they are resolved, at load.
-func checkLiteralKey(k string) error {
+func checkLiteralKey(k string) error { return checkLiteral("signing_key", k) }
+
+// checkLiteralSealKey is checkLiteralKey for seal_key.
+func checkLiteralSealKey(k string) error { return checkLiteral("seal_key", k) }
+
+func checkLiteral(option, k string) error {
 	if strings.Contains(k, "{") {
 		return nil
 	}
 	if len(k) < session.MinKeyLength {
-		return fmt.Errorf("signing_key: must be at least %d bytes (got %d); better, write it as {env.X} or {file.X}", session.MinKeyLength, len(k))
+		return fmt.Errorf("%s: must be at least %d bytes (got %d); better, write it as {env.X} or {file.X}", option, session.MinKeyLength, len(k))
 	}
 	return nil
 }
