@@ -20,7 +20,7 @@ var (
 	}, []string{"flow", "result"})
 	guardTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "logout", Name: "guard_decisions_total",
-		Help: "Guard decisions on requests carrying a session credential: passed, revoked, store_error.",
+		Help: "Guard decisions on requests carrying a session credential: passed, revoked, store_error, not_sealed.",
 	}, []string{"decision"})
 	storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "logout", Name: "store_duration_seconds",
@@ -51,7 +51,7 @@ var (
 // observer counts the flows' decisions. The guard's counters are resolved
 // once, so the hot path does one atomic add.
 type observer struct {
-	passed, revoked, storeError prometheus.Counter
+	passed, revoked, storeError, notSealed prometheus.Counter
 }
 
 func newObserver(ctx caddy.Context) *observer {
@@ -60,6 +60,7 @@ func newObserver(ctx caddy.Context) *observer {
 		passed:     guardTotal.WithLabelValues("passed"),
 		revoked:    guardTotal.WithLabelValues("revoked"),
 		storeError: guardTotal.WithLabelValues("store_error"),
+		notSealed:  guardTotal.WithLabelValues("not_sealed"),
 	}
 }
 
@@ -84,6 +85,8 @@ func (o *observer) Guard(decision string) {
 		o.passed.Inc()
 	case "revoked":
 		o.revoked.Inc()
+	case "not_sealed":
+		o.notSealed.Inc()
 	default:
 		o.storeError.Inc()
 	}
