@@ -318,3 +318,39 @@ func TestSeal_BadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestSeal_Recipe_FlaskLogin: the README's Flask-Login recipe. Its
+// remember_token is the user's id and an HMAC of it, the same at every
+// login (written out here: Flask does not run here); sealed, a logout ends
+// the copy it carried and the next login's remember-me works.
+func TestSeal_Recipe_FlaskLogin(t *testing.T) {
+	const token = "1|9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a089f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	h := newHarness(t, withCookies("session"), func(c *flow.Config) { c.Seal = []string{"remember_token"} }, withIntercept("/logout"))
+	login := func(sid string) string {
+		res := h.serve(newReq(http.MethodPost, "/login", strings.NewReader("remember=y")), &app{status: http.StatusFound, header: http.Header{"Set-Cookie": {
+			"remember_token=" + token + "; Expires=Sat, 01 Jan 2028 00:00:00 GMT; Max-Age=31536000; HttpOnly; Path=/",
+			"session=.eJw" + sid + ".Zk2Q.c2lnbmF0dXJl; HttpOnly; Path=/",
+		}}})
+		v, _, _ := strings.Cut(strings.TrimPrefix(setCookies(res)[0], "remember_token="), ";")
+		if !session.IsSealed(v) {
+			t.Fatalf("remember_token went out as %q", setCookies(res))
+		}
+		return v
+	}
+	old := login("aaaaaaaaaaaaaaaaaaaa")
+	h.serve(get("/logout", cookies("remember_token="+old+"; session=.eJwaaaaaaaaaaaaaaaaaaaa.Zk2Q.c2lnbmF0dXJl")), &app{status: http.StatusFound, header: http.Header{
+		"Location": {"https://app.example.com/login"},
+		"Set-Cookie": {
+			"remember_token=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+			"session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Path=/",
+		},
+	}})
+	h.assertRevoked(old)
+	if got := h.appGets("remember_token=" + old); got != "" {
+		t.Errorf("the copied remember_token reached the app: %q", got)
+	}
+	next := login("bbbbbbbbbbbbbbbbbbbb")
+	if got := h.appGets("remember_token=" + next); got != "remember_token="+token {
+		t.Errorf("the next login's remember_token: the app got %q", got)
+	}
+}
