@@ -88,7 +88,7 @@ func (g *Gateway) eachCookieCredential(lines []string, fn func(credential) bool)
 	if len(lines) == 0 {
 		return shape, true
 	}
-	shape.lines = len(lines)
+	shape.sent = lines
 	for i, name := range g.cfg.Cookies {
 		// One pass finds the cookie and notices chunks of it (and the
 		// first notes the shape, as noteShape does: inline, it is the hot
@@ -148,9 +148,9 @@ func jsonReadings(c credential, fn func(credential) bool) bool {
 // cookieShape is what the guard needs to know about the Cookie header
 // beyond its credentials: whether the app may get it as it is.
 type cookieShape struct {
-	lines      int  // Cookie header lines
-	unreadable bool // some piece is not clean and may be a session cookie
-	sealed     bool // some piece has a sealed cookie's name (seal.go)
+	sent       []string // the Cookie header lines as the browser sent them
+	unreadable bool     // some piece is not clean and may be a session cookie
+	sealed     bool     // some piece has a sealed cookie's name (seal.go)
 }
 
 // noteShape adds what one piece tells about the header to shape.
@@ -167,7 +167,7 @@ func (g *Gateway) noteShape(shape *cookieShape, p cookiePiece) {
 
 // rewrite reports whether the app must get a rewritten Cookie header even
 // with nothing revoked.
-func (s cookieShape) rewrite() bool { return s.unreadable || s.sealed || s.lines > 1 }
+func (s cookieShape) rewrite() bool { return s.unreadable || s.sealed || len(s.sent) > 1 }
 
 // mentionsSession reports whether some framework could read a session
 // cookie out of an unclean piece (see mentions).

@@ -24,7 +24,6 @@ const (
 // credentials costs a few header lookups, one with credentials a hash and
 // a cache hit per credential, and neither allocates.
 func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error {
-	sent := r.Header["Cookie"] // as the browser sent it, before the app's is rewritten
 	verdict := verdictPass
 	var revoked []credential // allocated only when something is revoked
 	// With identity on: some session here has no owner recorded on this
@@ -49,6 +48,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 		return true
 	}
 	shape := g.eachCredential(r, decide)
+	sent := shape.sent // the app's Cookie header may be rewritten below
 	// Pieces that may be session cookies but are not clean are read only
 	// when there are some, and only while the request may still go on.
 	if shape.unreadable && (verdict == verdictPass || verdict == verdictRevoked && g.cfg.OnRevoked == Strip) {
