@@ -70,7 +70,7 @@ func BenchmarkGuard_Sealed(b *testing.B) {
 // TestGuard_Sealed_Allocations: an ordinary request on a gateway that
 // seals allocates nothing; one carrying a sealed cookie allocates the
 // Cookie header the app gets (the line and its slice), and the open
-// itself nothing.
+// itself nothing (under -race, sync.Pool's drops add some).
 func TestGuard_Sealed_Allocations(t *testing.T) {
 	g, cache := newBenchGateway(t, memory.New(), 1000)
 	cfg := g.cfg
@@ -100,7 +100,7 @@ func TestGuard_Sealed_Allocations(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, func() {
 			r.Header["Cookie"] = line
 			_ = g.ServeHTTP(w, r, nopNext)
-		}); n != c.allocs {
+		}); n != c.allocs && !(raceEnabled && n > c.allocs) {
 			t.Errorf("%q: %v allocations per request, want %v", c.cookie, n, c.allocs)
 		}
 	}
