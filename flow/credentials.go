@@ -89,15 +89,15 @@ func (g *Gateway) eachCookieCredential(lines []string, fn func(credential) bool)
 		return shape, true
 	}
 	shape.sent = lines
+	if g.seal != nil {
+		shape.sealed = g.seal.inHeader(lines) // seal.go
+	}
 	for i, name := range g.cfg.Cookies {
 		// One pass finds the cookie and notices chunks of it (and the
-		// first notes the shape, as noteShape does: inline, it is the hot
-		// path); only a request that has chunks pays for joining them.
+		// first notes the shape); only a request that has chunks pays for
+		// joining them.
 		stop, chunked := false, false
 		eachCookiePiece(lines, func(p cookiePiece) bool {
-			if i == 0 && g.seal != nil && p.clean && !shape.sealed {
-				shape.sealed = g.seal.matches(p.name()) // seal.go
-			}
 			switch {
 			case !p.clean:
 				if i == 0 && !shape.unreadable {
@@ -153,15 +153,10 @@ type cookieShape struct {
 	sealed     bool     // some piece has a sealed cookie's name (seal.go)
 }
 
-// noteShape adds what one piece tells about the header to shape.
+// noteShape adds what an unclean piece tells about the header to shape.
 func (g *Gateway) noteShape(shape *cookieShape, p cookiePiece) {
-	switch {
-	case !p.clean:
-		if !shape.unreadable {
-			shape.unreadable = g.mentionsSession(p.text)
-		}
-	case g.seal != nil && !shape.sealed:
-		shape.sealed = g.seal.matches(p.name()) // seal.go
+	if !p.clean && !shape.unreadable {
+		shape.unreadable = g.mentionsSession(p.text)
 	}
 }
 

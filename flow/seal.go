@@ -67,6 +67,17 @@ func (s *sealing) matches(name string) bool {
 	return false
 }
 
+// inHeader reports whether a Cookie header has a piece under a sealed
+// name: its values are opened for the app (the header is rewritten).
+func (s *sealing) inHeader(lines []string) bool {
+	found := false
+	eachCookiePiece(lines, func(p cookiePiece) bool {
+		found = p.clean && s.matches(p.name())
+		return !found
+	})
+	return found
+}
+
 // forwardSealed writes what the app gets of a clean piece under a sealed
 // name: the app's own value when the sealed one opens (for the name as
 // sent: a respelled name does not open), else nothing. One AEAD open, no
