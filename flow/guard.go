@@ -61,7 +61,7 @@ func (g *Gateway) guard(w http.ResponseWriter, r *http.Request, next Next) error
 			g.forwardCookies(r, nil)
 		}
 		if learn {
-			return g.serveLearning(w, r, g.watched(next, sent))
+			return g.serveLearning(w, r, g.watched(next, sent), sent)
 		}
 		return g.serveApp(w, r, next, sent)
 	case verdictTooLong:

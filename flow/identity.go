@@ -52,10 +52,17 @@ const maxLearnedPerRequest = 4
 // serveLearning passes a request with a session this node has not
 // recorded to the app, and records the owner of its unknown sessions once
 // the handlers behind have run. (The guard only noted that there is one,
-// so that a known session costs it nothing more.)
-func (g *Gateway) serveLearning(w http.ResponseWriter, r *http.Request, next Next) error {
+// so that a known session costs it nothing more.) sent is the Cookie
+// header as the browser sent it: the sessions are its sealed values, not
+// the app's values the app's header holds by now (seal.go).
+func (g *Gateway) serveLearning(w http.ResponseWriter, r *http.Request, next Next, sent []string) error {
+	sessions := r
+	if g.seal != nil {
+		sessions = &http.Request{Header: r.Header.Clone()}
+		sessions.Header["Cookie"] = sent
+	}
 	var ids []session.ID
-	g.eachCredential(r, func(c credential) bool {
+	g.eachCredential(sessions, func(c credential) bool {
 		if len(c.value) <= MaxCredentialLength && c.kind != fromUnreadableCookie {
 			if id := c.id(); !g.cfg.Owners.Known(id, g.ownerPolicy) && !slices.Contains(ids, id) {
 				ids = append(ids, id)

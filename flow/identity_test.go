@@ -410,3 +410,27 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
+
+// TestIdentity_SealedCookie_OwnerOfTheSealedValue: the app gets a sealed
+// cookie opened, but the session is the sealed value the browser holds;
+// its owner is recorded under it, so revoking the owner ends it.
+func TestIdentity_SealedCookie_OwnerOfTheSealedValue(t *testing.T) {
+	ih := newIdentityHarness(t, func(c *flow.Config) { c.Seal = []string{"remember"} })
+	sealer, err := ih.keys.Sealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := sealer.Seal("remember", rememberValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status := ih.serve(get("/app", cookie("remember", sealed)), authAs("alice")).StatusCode; status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if rec := ih.ownerOf(session.CookieID(sealed)); rec.Owner != (session.Owner{Subject: "alice"}) {
+		t.Fatalf("recorded %+v, want alice", rec)
+	}
+	if _, ok, _ := ih.owners.OwnerOf(context.Background(), session.CookieID(rememberValue)); ok {
+		t.Error("an owner recorded for the app's own value, which is never a credential")
+	}
+}
