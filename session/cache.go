@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,15 @@ type Cache struct {
 	epochs      [epochShards]atomic.Uint64
 	clock       *coarseClock
 	unsubscribe func()
+	// view is the store's in-memory copy of its revocations, if it keeps
+	// one (found through any wrapper): asked before ristretto, so while it
+	// is current a session never seen before costs no Set. A store that
+	// opens late (its file locked at start) is looked at again until it is
+	// open (viewKnown).
+	view      atomic.Pointer[viewRef]
+	viewKnown atomic.Bool
+	// sightings are the sessions the store said "not revoked" for lately.
+	sightings *sightings
 
 	// ristretto panics when Close races Get or Set; old requests may still
 	// be in flight when the last config lets go of this Cache.
@@ -94,7 +104,9 @@ func NewCache(store Store, opts CacheOptions) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{store: store, negativeTTL: opts.NegativeTTL, entries: rc, clock: newCoarseClock()}
+	c := &Cache{store: store, negativeTTL: opts.NegativeTTL, entries: rc, clock: newCoarseClock(),
+		sightings: newSightings(opts.MaxEntries)}
+	c.findView()
 	if b, ok := store.(Broadcaster); ok {
 		c.unsubscribe = b.Subscribe(c.invalidate)
 	}
@@ -113,6 +125,20 @@ func (c *Cache) Revoked(ctx context.Context, id ID) (bool, error) {
 
 // RevokedUntil implements Store.
 func (c *Cache) RevokedUntil(ctx context.Context, id ID) (time.Time, error) {
+	v := c.view.Load()
+	if v == nil && !c.viewKnown.Load() {
+		c.findView()
+		v = c.view.Load()
+	}
+	if v != nil {
+		until, current := v.ViewLookup(id)
+		if !until.IsZero() && until.After(time.Now()) {
+			return until, nil
+		}
+		if current {
+			return time.Time{}, nil
+		}
+	}
 	key, check := cacheKey(id)
 	shard := &c.epochs[key%epochShards]
 	epoch := shard.Load() // before the store lookup: see the type's comment
@@ -131,7 +157,12 @@ func (c *Cache) RevokedUntil(ctx context.Context, id ID) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if until.IsZero() {
-		c.set(key, cacheEntry{check: check, epoch: epoch}, c.negativeTTL)
+		// A session asked about once is not worth ristretto's Set (most of
+		// the cost of a never-seen cookie, and a flood of them would evict
+		// the sessions in use): its second "not revoked" is cached.
+		if c.sightings.seenBefore(check) {
+			c.set(key, cacheEntry{check: check, epoch: epoch}, c.negativeTTL)
+		}
 	} else {
 		c.set(key, cacheEntry{check: check, until: until.UnixNano()}, time.Until(until))
 	}
@@ -234,6 +265,63 @@ func (c *Cache) set(key uint64, e cacheEntry, ttl time.Duration) {
 		e.expires = math.MaxInt64 // overflowed: a revocation for centuries
 	}
 	c.entries.Set(key, e, 1)
+}
+
+type viewRef struct{ LocalView }
+
+// findView looks for a LocalView down the store's wrappers. It knows the
+// answer for good once it reaches a store that wraps nothing, or a view.
+func (c *Cache) findView() {
+	s := c.store
+	for {
+		if v, ok := s.(LocalView); ok {
+			c.view.Store(&viewRef{v})
+			c.viewKnown.Store(true)
+			return
+		}
+		w, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			c.viewKnown.Store(true) // a backend without a view
+			return
+		}
+		if s = w.Unwrap(); s == nil {
+			return // a wrapper around a store not open yet
+		}
+	}
+}
+
+// sightings is a bitmap of the sessions the store answered "not revoked"
+// for since it was last cleared: 16 bits per cache entry, at most 2^21
+// (256 KB, so that it stays in the CPU's cache), cleared once an eighth of
+// it is set. An ID that shares a bit with another (at most one in eight)
+// is taken for seen: its answer is cached at once, as it was before this
+// existed. One seen before a clearing needs a second lookup again.
+type sightings struct {
+	words []atomic.Uint64
+	mask  uint64 // of a bit index
+	marks atomic.Int64
+}
+
+func newSightings(maxEntries int64) *sightings {
+	n := uint64(1) << min(bits.Len64(uint64(max(maxEntries, 1<<12))*16-1), 21) // a power of two
+	return &sightings{words: make([]atomic.Uint64, n/64), mask: n - 1}
+}
+
+// seenBefore marks the ID (by its check bits) and reports whether it was
+// marked already.
+func (s *sightings) seenBefore(check uint64) bool {
+	i := check & s.mask
+	w, bit := &s.words[i/64], uint64(1)<<(i%64)
+	if w.Load()&bit != 0 || w.Or(bit)&bit != 0 {
+		return true
+	}
+	if s.marks.Add(1) > int64(len(s.words)*64/8) {
+		s.marks.Store(0)
+		for i := range s.words {
+			s.words[i].Store(0)
+		}
+	}
+	return false
 }
 
 func cacheKey(id ID) (key, check uint64) {

@@ -38,6 +38,17 @@ type Broadcaster interface {
 	Subscribe(fn func(id ID, all bool)) (unsubscribe func())
 }
 
+// LocalView is implemented by stores that keep a copy of every revocation
+// in memory (the redis store's view of Redis). The Cache asks it first:
+// while it is current, it answers "not revoked" without I/O.
+type LocalView interface {
+	// ViewLookup reports, from memory and without allocating, until when
+	// id is revoked as far as the view knows (zero if it does not hold
+	// it), and whether the view is current: then an ID it does not hold
+	// is not revoked. A revocation it holds is one, current or not.
+	ViewLookup(id ID) (until time.Time, current bool)
+}
+
 // ErrClosed is returned by a Store or Cache used after Close.
 var ErrClosed = errors.New("session store is closed")
 
