@@ -324,3 +324,20 @@ func (s *Store) sweepLoop() {
 		}
 	}
 }
+
+// rememberAll puts every live record into the backend's view.
+func (s *Store) rememberAll() error {
+	now := s.now().UnixNano()
+	return s.file.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(boltfile.RecordsBucket).ForEach(func(k, v []byte) error {
+			at, ok := expiryOf(v)
+			if len(k) != idLen || !ok || at <= now {
+				return nil
+			}
+			var id session.ID
+			copy(id[:], k)
+			s.view.Remember(id, time.Unix(0, at))
+			return nil
+		})
+	})
+}

@@ -149,6 +149,7 @@ type Store struct {
 
 	unsubscribe func()
 	unreachable func(error) bool // tells an outage from an error reply
+	view        viewRememberer   // the backend's in-memory view, if it keeps one
 
 	depth    atomic.Int64  // pending records
 	requeues atomic.Uint64 // bumped (inside the write transaction) by requeueAll
@@ -229,12 +230,31 @@ func Open(backend session.Store, opts Options) (*Store, error) {
 	if u, ok := backend.(unreachabler); ok {
 		s.unreachable = u.Unreachable
 	}
+	// Check what the backend kept after it reconnects (it may have lost
+	// writes meanwhile) and whenever it says it may have missed some.
+	var unsubscribes []func()
+	if r, ok := backend.(reconnectNotifier); ok {
+		unsubscribes = append(unsubscribes, r.SubscribeReconnects(func() { signal(s.verify) }))
+	}
 	if b, ok := backend.(session.Broadcaster); ok {
-		s.unsubscribe = b.Subscribe(func(_ session.ID, all bool) {
+		unsubscribes = append(unsubscribes, b.Subscribe(func(_ session.ID, all bool) {
 			if all {
 				signal(s.verify)
 			}
-		})
+		}))
+	}
+	s.unsubscribe = func() {
+		for _, u := range unsubscribes {
+			u()
+		}
+	}
+	if v, ok := backend.(viewRememberer); ok {
+		// Everything this node accepted, in Redis or not, is in its view
+		// from the start: the backend may have lost some.
+		s.view = v
+		if err := s.rememberAll(); err != nil {
+			s.log.Error("reading the journal into the view failed", zap.String("journal", s.path), zap.Error(err))
+		}
 	}
 	s.committer = groupcommit.New(maxBatch, s.writeBatch)
 	s.workers.Add(2)
@@ -308,6 +328,9 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 		s.setRefusing(refused)
 	}
 	if pending {
+		if s.view != nil {
+			s.view.Remember(id, until) // the backend does not have it
+		}
 		signal(s.wake)
 	}
 	return nil
@@ -391,9 +414,6 @@ func (s *Store) Degraded() bool { return s.degraded.Load() }
 // likely a configuration mistake.
 func (s *Store) EverReached() bool { return s.reached.Load() }
 
-// Backend is the wrapped store.
-func (s *Store) Backend() session.Store { return s.backend }
-
 // Unwrap is Backend, so that session.As finds the backend's capabilities
 // (its session.OwnerIndex) through the journal.
 func (s *Store) Unwrap() session.Store { return s.backend }
@@ -416,6 +436,19 @@ func (s *Store) Close() error {
 		s.closeErr = errors.Join(dbErr, backendErr)
 	})
 	return s.closeErr
+}
+
+// reconnectNotifier is implemented by backends that say when they have
+// reconnected (Redis): the journal checks then what they kept.
+type reconnectNotifier interface {
+	SubscribeReconnects(fn func()) (unsubscribe func())
+}
+
+// viewRememberer is implemented by backends that keep an in-memory view of
+// their revocations (Redis): the journal's records go in it too, so the
+// node refuses them without asking the backend, which may not have them.
+type viewRememberer interface {
+	Remember(id session.ID, until time.Time)
 }
 
 // unreachabler is implemented by backends that can tell an outage from an

@@ -42,8 +42,8 @@ func TestRetryDelays_Jittered(t *testing.T) {
 			same++
 		}
 		for _, d := range []time.Duration{da, db} {
-			if d < minResubscribeDelay/2 || d > 2*maxResubscribeDelay {
-				t.Errorf("wait %d: %s, outside [%s, %s]", i, d, minResubscribeDelay/2, 2*maxResubscribeDelay)
+			if d < minRetryDelay/2 || d > 2*maxRetryDelay {
+				t.Errorf("wait %d: %s, outside [%s, %s]", i, d, minRetryDelay/2, 2*maxRetryDelay)
 			}
 		}
 	}
@@ -51,7 +51,7 @@ func TestRetryDelays_Jittered(t *testing.T) {
 		t.Errorf("two nodes waited exactly as long %d times in 12: the waits are not jittered", same)
 	}
 	a.Reset()
-	if d := a.NextBackOff(); d > 2*minResubscribeDelay {
+	if d := a.NextBackOff(); d > 2*minRetryDelay {
 		t.Errorf("first wait after Reset: %s", d)
 	}
 }

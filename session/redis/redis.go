@@ -1,63 +1,8 @@
-// Package redis is the session.Store for several Caddy nodes: revocations
-// live in Redis (standalone, Sentinel or Cluster, through go-redis's
-// UniversalClient), and every node hears about every revocation at once.
-//
-// # Records
-//
-// A revocation is one string key, <prefix>revoked:<hex ID>, holding the
-// time it is revoked until (unix milliseconds), with a Redis expiry at that
-// time, so Redis forgets it when the session would have expired anyway and
-// the data set never grows without bound. Revoking again keeps the later
-// time: a small Lua script compares and sets in one step, so two nodes
-// revoking the same session at once cannot lower it.
-//
-// # Invalidation: pub/sub, not client-side caching
-//
-// The same script PUBLISHes the ID on <prefix>revocations, so the record
-// and its announcement are one atomic step: no node can read the record
-// and miss the message or the other way round. Every Store subscribes and
-// hands other nodes' IDs to the session.Cache (Broadcaster), which drops
-// its "not revoked" answer for that ID.
-//
-// Redis 6's client-side caching (CLIENT TRACKING, BCAST on the key prefix,
-// as rueidis does it) was the alternative. It was not chosen because:
-//   - we already have one bounded cache (ristretto) with the semantics we
-//     need ("revoked" until expiry, "not revoked" briefly, epochs against
-//     racing refills); tracking would add a second cache or would have to
-//     be wired into ours, for the same one-message-per-revocation fan-out;
-//   - tracking is per server connection: in Cluster every node must track
-//     on every master, while a PUBLISH reaches every subscriber in the
-//     cluster from any node; pub/sub also works through Sentinel, through
-//     proxies and on managed services that disable CLIENT TRACKING, and on
-//     RESP2 servers;
-//   - tracking has the same blind spot as pub/sub, a lost connection loses
-//     invalidations, so it needs the same flush on reconnect anyway.
-//
-// # Lost subscriptions
-//
-// go-redis's PubSub reconnects silently and drops whatever was published
-// meanwhile. So the subscriber reads the subscription confirmations too:
-// every confirmed SUBSCRIBE (the first, and each one after a reconnect)
-// calls the Broadcaster callbacks with all=true, which makes the cache
-// distrust every "not revoked" answer it holds. A revocation published
-// while the subscription was down was written before it was published, so
-// the lookups after the flush see it. The subscriber also PINGs when the
-// channel is quiet and starts over if no answer comes, so a connection that
-// dies silently (a dropped route, a frozen server) is noticed within two
-// health-check intervals, not after TCP gives up.
-//
-// While the subscription is down the cache keeps serving what it has: the
-// outage policy (session/journal, on_store_error) is the caller's, and
-// flushing at the moment of loss would only turn cached answers into store
-// errors.
 package redis
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -71,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/internal/view"
 )
 
 // Options configure New. Zero values take the defaults.
@@ -92,16 +38,32 @@ type Options struct {
 	DB int
 	// TLS, when set, connects with TLS.
 	TLS *tls.Config
-	// KeyPrefix starts every key and the channel name. Default "logout:".
+	// KeyPrefix starts every key. Default "logout:".
 	KeyPrefix string
-	// HealthCheckInterval is how long the subscription may be quiet before
-	// it is PINGed; no answer within another interval counts as lost.
-	// Default 1s.
+	// HealthCheckInterval is how long the log reader waits for an entry
+	// before it asks again: Redis is heard from at least this often while
+	// it answers. Default 1s.
 	HealthCheckInterval time.Duration
-	// Logger receives subscription losses and recoveries. Default: none.
+	// ViewLimit caps the revocations the view holds in memory; past it the
+	// view is not current and lookups go to Redis. Default 10,000,000.
+	ViewLimit int
+	// LogRetention is how long entries stay in the revocation log: a node
+	// away for longer reloads its view instead of catching up. Default 1h.
+	LogRetention time.Duration
+	// SavedView is a file the view is saved to (every few minutes while it
+	// changes, and at Close) and read from at start, so that a node that
+	// starts while Redis is down, or after Redis lost revocations, still
+	// refuses what it had heard of. Default: none.
+	SavedView string
+	// Logger receives the view's and the log reader's state changes.
+	// Default: none.
 	Logger *zap.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+
+	// sweepInterval is how often expired revocations leave the view
+	// (default 10m), for this package's tests.
+	sweepInterval time.Duration
 }
 
 // Defaults for Options.
@@ -109,39 +71,57 @@ const (
 	DefaultAddr                = "127.0.0.1:6379"
 	DefaultKeyPrefix           = "logout:"
 	DefaultHealthCheckInterval = time.Second
+	DefaultViewLimit           = 10_000_000
+	DefaultLogRetention        = time.Hour
+	defaultSweepInterval       = 10 * time.Minute
 )
 
-// Store is a session.Store and session.Broadcaster on Redis.
+// staleAfterChecks is how many health-check intervals without a word from
+// Redis make the view stale: one XREAD comes back per interval, so this
+// allows two of them to be slow.
+const staleAfterChecks = 3
+
+// Store is a session.Store and session.Broadcaster on Redis, with a
+// complete local view of the revocations (see the package documentation).
 type Store struct {
 	client  goredis.UniversalClient
-	addrs   string // for error messages
+	uo      *goredis.UniversalOptions // the reader's clients are made from it
+	addrs   string                    // for error messages
 	prefix  string
-	channel string
-	node    string // this Store's random name, to skip its own messages
+	logKey  string
 	log     *zap.Logger
 	now     func() time.Time
+	health  time.Duration
+	keepLog time.Duration
 
-	subMu   sync.Mutex
-	nextSub int
-	subs    map[int]func(session.ID, bool)
+	view         *view.View
+	reloads      atomic.Uint64 // see ViewStatus
+	caughtUp     atomic.Uint64
+	snapshot     string // SavedView
+	savedVersion uint64 // the view's version when it was last saved (sweepView's)
 
-	psMu       sync.Mutex
-	ps         *goredis.PubSub // the current subscription, for Close
-	sentinelPS *goredis.PubSub // the Sentinel's +switch-master one, for Close
-	moving     atomic.Bool     // ps was closed to move it to a new master
-	health     time.Duration
-	// confirmed (re)subscriptions whose callbacks have run, for tests and status
-	subscriptions atomic.Uint64
-	stop          chan struct{}
-	workers       sync.WaitGroup
-	closed        atomic.Bool
-	close         sync.Once
-	closeErr      error
+	subs       subscribers[func(session.ID, bool)]
+	reconnects subscribers[func()]
+
+	// The log reader's state (only its goroutine reads or writes pos).
+	pos        string                  // the last log entry read into the view; "" before the first load
+	readerMu   sync.Mutex              //
+	reader     goredis.UniversalClient // the reader's client now, for Close and failovers
+	sentinelPS *goredis.PubSub         // the Sentinel's +switch-master one, for Close
+	moving     atomic.Bool             // reader was closed to move it to a new master
+	wantReload atomic.Bool             // the view dropped revocations past its limit, and has room again
+
+	stop     chan struct{}
+	workers  sync.WaitGroup
+	closed   atomic.Bool
+	close    sync.Once
+	closeErr error
 }
 
-// New returns a Store for the configured Redis. It does no I/O: connections
-// are made on first use (call Ping to check the configuration at start). The
-// subscriber starts at once and keeps trying until Close.
+// New returns a Store for the configured Redis. It does no I/O itself:
+// connections are made on first use (call Ping to check the configuration
+// at start). The log reader starts at once, loads the view and keeps
+// trying until Close.
 func New(opts Options) (*Store, error) {
 	if len(opts.Addrs) == 0 {
 		opts.Addrs = []string{DefaultAddr}
@@ -152,6 +132,15 @@ func New(opts Options) (*Store, error) {
 	if opts.HealthCheckInterval <= 0 {
 		opts.HealthCheckInterval = DefaultHealthCheckInterval
 	}
+	if opts.ViewLimit <= 0 {
+		opts.ViewLimit = DefaultViewLimit
+	}
+	if opts.LogRetention <= 0 {
+		opts.LogRetention = DefaultLogRetention
+	}
+	if opts.sweepInterval <= 0 {
+		opts.sweepInterval = defaultSweepInterval
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -161,9 +150,6 @@ func New(opts Options) (*Store, error) {
 	if opts.DB != 0 && opts.MasterName == "" && (opts.Cluster || len(opts.Addrs) > 1) {
 		return nil, errors.New("redis store: db must be 0 with Redis Cluster (several addresses without master_name)")
 	}
-	var node [8]byte
-	_, _ = rand.Read(node[:])
-
 	uo := &goredis.UniversalOptions{
 		Addrs:         opts.Addrs,
 		MasterName:    opts.MasterName,
@@ -174,7 +160,7 @@ func New(opts Options) (*Store, error) {
 		TLSConfig:     opts.TLS,
 		ClientName:    "caddy-logout",
 		// Fail fast when Redis is down: the journal takes the logout and
-		// the cache keeps serving, which beats every caller waiting.
+		// the view keeps answering, which beats every caller waiting.
 		// One retry is for a pooled connection that died with a restart.
 		DialTimeout:           2 * time.Second,
 		DialerRetries:         1,
@@ -189,19 +175,22 @@ func New(opts Options) (*Store, error) {
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 	s := &Store{
-		client:  goredis.NewUniversalClient(uo),
-		addrs:   strings.Join(opts.Addrs, ","),
-		prefix:  opts.KeyPrefix,
-		channel: opts.KeyPrefix + "revocations",
-		node:    hex.EncodeToString(node[:]),
-		log:     opts.Logger,
-		now:     opts.Now,
-		subs:    make(map[int]func(session.ID, bool)),
-		health:  opts.HealthCheckInterval,
-		stop:    make(chan struct{}),
+		client:   goredis.NewUniversalClient(uo),
+		uo:       uo,
+		addrs:    strings.Join(opts.Addrs, ","),
+		prefix:   opts.KeyPrefix,
+		logKey:   opts.KeyPrefix + "log",
+		log:      opts.Logger,
+		now:      opts.Now,
+		health:   opts.HealthCheckInterval,
+		keepLog:  opts.LogRetention,
+		snapshot: opts.SavedView,
+		stop:     make(chan struct{}),
 	}
-	s.workers.Add(1)
-	go s.subscribeLoop()
+	s.view = newView(opts.ViewLimit, staleAfterChecks*opts.HealthCheckInterval, s.addrs, opts.Logger)
+	s.workers.Add(2)
+	go s.readLog()
+	go s.sweepView(opts.sweepInterval)
 	if opts.MasterName != "" {
 		s.workers.Add(1)
 		go s.watchFailovers(opts.Addrs, opts.MasterName, opts.TLS)
@@ -212,8 +201,8 @@ func New(opts Options) (*Store, error) {
 // Key is the Redis key of id's record.
 func (s *Store) Key(id session.ID) string { return s.prefix + "revoked:" + id.String() }
 
-// Channel is the pub/sub channel revocations are announced on.
-func (s *Store) Channel() string { return s.channel }
+// LogKey is the Redis key of the revocation log (a stream).
+func (s *Store) LogKey() string { return s.logKey }
 
 // Ping checks that Redis answers and accepts the credentials. Its error
 // says which: see IsAuthError and IsUnreachable.
@@ -227,26 +216,44 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// revokeScript sets the record unless it already holds a later time, and
-// announces the ID either way (a repeated announcement costs one cache
-// epoch bump; a missing one would cost a stale answer).
+// recordScript sets a revocation's record unless it already holds a later
+// time.
 //
 //	KEYS[1] record key   ARGV[1] until (unix ms)   ARGV[2] TTL (ms)
-//	ARGV[3] channel      ARGV[4] message
-var revokeScript = goredis.NewScript(`
+var recordScript = goredis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]))
 if cur == nil or cur < tonumber(ARGV[1]) then
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `)
 
+// logScript appends a revocation to the log, naming the entry before it,
+// and trims entries older than the retention (by Redis's clock, as the
+// entry IDs are). The log's own key is its only key, so in a Cluster it
+// lives on one node whichever node holds the record.
+//
+//	KEYS[1] log key   ARGV[1] hex ID   ARGV[2] until (unix ms)   ARGV[3] retention (ms)
+var logScript = goredis.NewScript(`
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = '0-0'
+if last[1] then prev = last[1][1] end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[3]), '*',
+	'id', ARGV[1], 'until', ARGV[2], 'prev', prev)
+`)
+
 // Revoke records id as revoked until the given time (kept to the
-// millisecond), with a Redis expiry at that time, and announces it. It
-// returns once Redis has executed the script: as durable as the server's
-// persistence settings make it. An until that is not in the future records
-// nothing.
+// millisecond), with a Redis expiry at that time, and appends it to the
+// log: both in one round trip (a pipeline; in a Cluster the two may go to
+// different nodes). It returns once Redis has executed both, as durable as
+// the server's persistence settings make it, and this node's view holds
+// it. An until that is not in the future records nothing.
+//
+// The two are not one atomic step: if Redis fails between them, Revoke
+// fails and the caller (the journal) writes both again; a record and a
+// log entry written twice are harmless.
 func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -260,17 +267,24 @@ func (s *Store) Revoke(ctx context.Context, id session.ID, until time.Time) erro
 		return nil
 	}
 	hexID := id.String()
-	err := revokeScript.Run(ctx, s.client,
-		[]string{s.prefix + "revoked:" + hexID},
-		ms, ttl, s.channel, hexID+":"+s.node,
-	).Err()
-	if err != nil {
-		return s.fail(ctx, err)
+	var record, entry *goredis.Cmd
+	// Pipelined's own error is the first failed command's, read below.
+	_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		record = recordScript.Eval(ctx, p, []string{s.prefix + "revoked:" + hexID}, ms, ttl)
+		entry = logScript.Eval(ctx, p, []string{s.logKey}, hexID, ms, s.keepLog.Milliseconds())
+		return nil
+	})
+	for _, cmd := range []*goredis.Cmd{record, entry} {
+		if err := cmd.Err(); err != nil {
+			return s.fail(ctx, err)
+		}
 	}
+	s.view.Add(id, ms)
 	return nil
 }
 
-// RevokedUntil reads id's record.
+// RevokedUntil reads id's record in Redis (one round trip; the view is
+// asked through ViewLookup).
 func (s *Store) RevokedUntil(ctx context.Context, id session.ID) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
@@ -307,8 +321,8 @@ func (s *Store) parseUntil(v string) (time.Time, bool) {
 	return until, true
 }
 
-// readManyChunk is how many records RevokedUntilMany asks for per round
-// trip.
+// readManyChunk is how many records RevokedUntilMany (and the view's
+// reload) ask for per round trip.
 const readManyChunk = 256
 
 // RevokedUntilMany reads many records in a few round trips (pipelined
@@ -345,166 +359,94 @@ func (s *Store) RevokedUntilMany(ctx context.Context, ids []session.ID) ([]time.
 	return out, nil
 }
 
-// Subscribe implements session.Broadcaster: fn gets every ID revoked by
-// another Store, and all=true each time the subscription is confirmed (at
-// start and after every reconnect), when messages may have been missed.
+// Subscribe implements session.Broadcaster: fn gets every ID the log
+// announces (this node's own included), and all=true whenever the view
+// may have missed some (a gap in the log), when every "not revoked" answer
+// cached from Redis is suspect.
 func (s *Store) Subscribe(fn func(id session.ID, all bool)) (unsubscribe func()) {
-	s.subMu.Lock()
-	n := s.nextSub
-	s.nextSub++
-	s.subs[n] = fn
-	s.subMu.Unlock()
-	return func() {
-		s.subMu.Lock()
-		delete(s.subs, n)
-		s.subMu.Unlock()
+	return s.subs.add(fn)
+}
+
+// SubscribeReconnects registers fn to be called each time the log reader
+// has (re)connected to Redis and caught up: Redis may have lost writes
+// meanwhile (a restart, a failover), which only the writer can tell, so
+// the journal checks its own records then.
+func (s *Store) SubscribeReconnects(fn func()) (unsubscribe func()) {
+	return s.reconnects.add(fn)
+}
+
+func (s *Store) notify(id session.ID, all bool) {
+	for _, fn := range s.subs.all() {
+		fn(id, all)
 	}
 }
 
-// Subscriptions counts the confirmed subscriptions so far: 1 after the
-// first, one more after each reconnect. A subscription is counted once
-// every subscriber has been told of it (all=true), so a caller that sees
-// the count go up may rely on the caches having been flushed.
-func (s *Store) Subscriptions() uint64 { return s.subscriptions.Load() }
+func (s *Store) notifyReconnect() {
+	for _, fn := range s.reconnects.all() {
+		fn()
+	}
+}
 
-// Close stops the subscriber and closes the connections. It is
-// idempotent; every method called afterwards returns session.ErrClosed,
-// and calls already running end with it or with their result.
+// subscribers are the callbacks of one kind registered with a Store.
+type subscribers[F any] struct {
+	mu   sync.Mutex
+	next int
+	fns  map[int]F
+}
+
+func (s *subscribers[F]) add(fn F) (remove func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fns == nil {
+		s.fns = make(map[int]F)
+	}
+	n := s.next
+	s.next++
+	s.fns[n] = fn
+	return func() {
+		s.mu.Lock()
+		delete(s.fns, n)
+		s.mu.Unlock()
+	}
+}
+
+// all is a copy of the callbacks, to call without the lock.
+func (s *subscribers[F]) all() []F {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]F, 0, len(s.fns))
+	for _, fn := range s.fns {
+		out = append(out, fn)
+	}
+	return out
+}
+
+// Close stops the log reader and closes the connections. It is
+// idempotent; every method called afterwards returns session.ErrClosed (or
+// for ViewLookup, not current), and calls already running end with it or
+// with their result.
 func (s *Store) Close() error {
 	s.close.Do(func() {
 		s.closed.Store(true)
+		s.view.Close()
 		close(s.stop)
-		s.psMu.Lock()
-		for _, ps := range []*goredis.PubSub{s.ps, s.sentinelPS} {
-			if ps != nil {
-				_ = ps.Close()
-			}
+		s.readerMu.Lock()
+		if s.reader != nil {
+			_ = s.reader.Close() // ends a blocked XREAD
 		}
-		s.psMu.Unlock()
+		if s.sentinelPS != nil {
+			_ = s.sentinelPS.Close()
+		}
+		s.readerMu.Unlock()
 		s.workers.Wait()
+		s.save()
 		s.closeErr = s.client.Close()
 	})
 	return s.closeErr
 }
 
-func (s *Store) notify(id session.ID, all bool) {
-	s.subMu.Lock()
-	fns := make([]func(session.ID, bool), 0, len(s.subs))
-	for _, fn := range s.subs {
-		fns = append(fns, fn)
-	}
-	s.subMu.Unlock()
-	for _, fn := range fns {
-		fn(id, all)
-	}
-}
-
-// fail maps an error from a command: the caller's own cancellation stays
-// as it is, a closed client is session.ErrClosed, the rest names Redis.
-func (s *Store) fail(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return ctx.Err()
-	case s.closed.Load() || errors.Is(err, goredis.ErrClosed):
-		return session.ErrClosed
-	}
-	return s.describe(err)
-}
-
-// describe names the server and, for authentication failures, says so in
-// words an operator searches for.
-func (s *Store) describe(err error) error {
-	if IsAuthError(err) {
-		return &Error{Addrs: s.addrs, Err: err, auth: true}
-	}
-	return &Error{Addrs: s.addrs, Err: err}
-}
-
-// Error is a failure talking to Redis.
-type Error struct {
-	Addrs    string // the configured addresses
-	Err      error
-	auth     bool
-	answered bool // Redis answered; the error is about what it answered
-}
-
-func (e *Error) Error() string {
-	if e.auth {
-		return fmt.Sprintf("redis store: %s: authentication failed (check username and password): %v", e.Addrs, e.Err)
-	}
-	if IsTLSError(e.Err) {
-		return fmt.Sprintf("redis store: %s: TLS handshake failed (check tls and the server's certificate): %v", e.Addrs, e.Err)
-	}
-	if IsUnreachable(e.Err) {
-		return fmt.Sprintf("redis store: cannot reach %s: %v", e.Addrs, e.Err)
-	}
-	return fmt.Sprintf("redis store: %s: %v", e.Addrs, e.Err)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// IsAuthError reports whether err is Redis refusing the credentials: a
-// wrong password or user, or none sent to a server that requires one.
-func IsAuthError(err error) bool {
-	var e *Error
-	if errors.As(err, &e) && e.auth {
-		return true
-	}
-	if goredis.IsAuthError(err) {
-		return true
-	}
-	// Servers without ACLs (Redis before 6) say it their own way, which
-	// go-redis does not recognise.
-	var re goredis.Error
-	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "ERR invalid password")
-}
-
-// IsTLSError reports whether err is a TLS handshake that failed because
-// the server's certificate does not verify (unknown CA, another name,
-// expired): that does not go away by itself. It still counts as
-// unreachable for a running node (no usable connection), but at start it
-// is configuration.
-func IsTLSError(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		unknownCA x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid)
-}
-
-// Unreachable reports whether err, from one of this Store's calls, means
-// Redis could not be reached (IsUnreachable) rather than that it answered
-// with an error. The outage journal (session/journal) asks it: only an
-// unreachable Redis makes it stop asking Redis for lookups, while one that
-// refuses writes (out of memory under noeviction, a read-only replica)
-// still answers reads, so other nodes' revocations are still seen.
-func (s *Store) Unreachable(err error) bool { return IsUnreachable(err) }
-
-// IsUnreachable reports whether err is a failure to talk to Redis at all
-// (refused, timed out, dropped), as opposed to Redis answering with an
-// error (bad credentials, a database that does not exist, out of memory).
-func IsUnreachable(err error) bool {
-	if err == nil || errors.Is(err, session.ErrClosed) {
-		return false
-	}
-	if e := (*Error)(nil); errors.As(err, &e) && e.answered {
-		return false
-	}
-	// Replies that mean "no usable connection": a server still loading its
-	// data, a replica without its master, a cluster without quorum or
-	// mid-resharding, every client slot taken.
-	if goredis.IsLoadingError(err) || goredis.IsMasterDownError(err) || goredis.IsClusterDownError(err) ||
-		goredis.IsTryAgainError(err) || goredis.IsMaxClientsError(err) {
-		return true
-	}
-	var re goredis.Error
-	return !errors.As(err, &re) // any other reply is an answer; the rest is the network
-}
-
 var (
 	_ session.Store       = (*Store)(nil)
 	_ session.Broadcaster = (*Store)(nil)
+	_ session.LocalView   = (*Store)(nil)
 )

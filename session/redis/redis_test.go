@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +76,16 @@ func TestRevoke_SetsKeyWithValueAndTTL(t *testing.T) {
 	}
 	if ttl < 89*time.Minute || ttl > 90*time.Minute {
 		t.Errorf("PTTL = %s, want about 90m (the record expires with the session)", ttl)
+	}
+	// And one entry in the log: the ID, the until, and the entry before
+	// it (none).
+	entries, err := c.XRange(context.Background(), s.LogKey(), "-", "+").Result()
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("log entries = %v, %v; want one", entries, err)
+	}
+	want := map[string]any{"id": id.String(), "until": strconv.FormatInt(until.UnixMilli(), 10), "prev": "0-0"}
+	if !maps.Equal(entries[0].Values, want) {
+		t.Errorf("log entry = %v, want %v", entries[0].Values, want)
 	}
 }
 
@@ -148,93 +160,6 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 	}
 }
 
-func TestPubSub_RevocationReachesAnotherStore(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	prefix := uniquePrefix(t)
-	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	var ra, rb recorder
-	defer a.Subscribe(ra.fn)()
-	defer b.Subscribe(rb.fn)()
-	eventually(t, "both subscriptions confirmed", 5*time.Second, func() bool { return a.Subscriptions() > 0 && b.Subscriptions() > 0 })
-
-	id := session.IDOf("announced")
-	start := time.Now()
-	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the other store hears of the revocation", 5*time.Second, func() bool { return rb.has(id) })
-	t.Logf("announcement reached the other store %s after Revoke began", time.Since(start))
-	time.Sleep(50 * time.Millisecond)
-	if ra.has(id) {
-		t.Error("the revoking store was told of its own revocation; its cache already knows")
-	}
-
-	// A store with another prefix is another deployment: it hears nothing.
-	other := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
-	var ro recorder
-	defer other.Subscribe(ro.fn)()
-	eventually(t, "third subscription confirmed", 5*time.Second, func() bool { return other.Subscriptions() > 0 })
-	id2 := session.IDOf("not for them")
-	if err := a.Revoke(context.Background(), id2, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "same-prefix store hears the second revocation", 5*time.Second, func() bool { return rb.has(id2) })
-	if ro.has(id2) {
-		t.Error("a store with another key_prefix heard the revocation")
-	}
-}
-
-func TestPubSub_AfterClientKill_ResubscribesAndFlushes(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	prefix := uniquePrefix(t)
-	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	var rb recorder
-	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
-	before := rb.flushes()
-
-	c := srv.Client(t)
-	if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-		t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
-	}
-	eventually(t, "flush (all=true) after the subscription was killed", 5*time.Second, func() bool { return rb.flushes() > before })
-
-	// And the new subscription carries messages again.
-	id := session.IDOf("after kill")
-	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "message on the new subscription", 5*time.Second, func() bool { return rb.has(id) })
-}
-
-func TestPubSub_AfterRedisRestart_ResubscribesAndFlushes(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	prefix := uniquePrefix(t)
-	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	var rb recorder
-	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
-	before := rb.flushes()
-
-	srv.Kill()
-	id := session.IDOf("during outage")
-	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err == nil {
-		t.Fatal("Revoke succeeded with Redis down")
-	} else if !redis.IsUnreachable(err) || !strings.Contains(err.Error(), "cannot reach") {
-		t.Errorf("Revoke with Redis down = %q; want an unreachable error that says so", err)
-	}
-	srv.Restart(false)
-	eventually(t, "flush (all=true) after Redis came back", 10*time.Second, func() bool { return rb.flushes() > before })
-
-	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("Revoke after restart: %v", err)
-	}
-	eventually(t, "message after restart", 5*time.Second, func() bool { return rb.has(id) })
-}
-
 func TestPassword_AndKeyPrefix(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{Password: "s3cret-pass"})
 	s := open(t, redis.Options{Addrs: []string{srv.Addr}, Password: "s3cret-pass", KeyPrefix: "tenant-a:"})
@@ -250,12 +175,12 @@ func TestPassword_AndKeyPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "tenant-a:revoked:" + id.String()
-	if len(keys) != 1 || keys[0] != want {
-		t.Fatalf("keys in Redis = %v, want only %s", keys, want)
+	slices.Sort(keys)
+	if want := []string{"tenant-a:log", "tenant-a:revoked:" + id.String()}; !slices.Equal(keys, want) {
+		t.Fatalf("keys in Redis = %v, want only %v", keys, want)
 	}
-	if s.Channel() != "tenant-a:revocations" {
-		t.Errorf("Channel = %q", s.Channel())
+	if s.LogKey() != "tenant-a:log" {
+		t.Errorf("LogKey = %q", s.LogKey())
 	}
 }
 
@@ -378,99 +303,9 @@ func TestRevokedUntilMany(t *testing.T) {
 	}
 }
 
-// TestCache_OnAnotherNode_DropsStaleAnswer wires the real session.Cache to
-// two Stores, as two Caddy nodes would: B has cached "not revoked" (a
-// cache hit, believed for an hour), A revokes, B refuses at once. The hit
-// is checked before the revocation, so only the announcement over pub/sub
-// can change B's answer: a lookup that went to Redis would not prove it.
-func TestCache_OnAnotherNode_DropsStaleAnswer(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	prefix := uniquePrefix(t)
-	a := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	cacheB, err := session.NewCache(b, session.CacheOptions{MaxEntries: 1000, NegativeTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cacheB.Close()
-	var heard recorder
-	defer b.Subscribe(heard.fn)()
-	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
-	ctx := context.Background()
-
-	id := session.IDOf("cached as valid on B")
-	requireCachedNotRevoked(t, cacheB, id)
-	if err := a.Revoke(ctx, id, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "B's cache refuses the session", 5*time.Second, func() bool {
-		revoked, err := cacheB.Revoked(ctx, id)
-		return err == nil && revoked
-	})
-	if !heard.has(id) {
-		t.Error("B refused the session without having heard of the revocation")
-	}
-}
-
-// requireCachedNotRevoked asks c about id until its "not revoked" answer
-// comes from the cache (a hit), so that nothing but an invalidation can
-// change it.
-func requireCachedNotRevoked(t *testing.T, c *session.Cache, id session.ID) {
-	t.Helper()
-	ctx := context.Background()
-	if revoked, err := c.Revoked(ctx, id); err != nil || revoked {
-		t.Fatalf("before: revoked = %v, %v", revoked, err)
-	}
-	c.Wait()
-	hits := c.Stats().Hits
-	if revoked, err := c.Revoked(ctx, id); err != nil || revoked {
-		t.Fatalf("second lookup: revoked = %v, %v", revoked, err)
-	}
-	if c.Stats().Hits != hits+1 {
-		t.Fatal("the \"not revoked\" answer is not cached: a lookup would ask Redis and the test would prove nothing")
-	}
-}
-
-// TestCache_MissedMessage_FlushedOnResubscribe: a revocation whose message
-// B never got (written while its subscription was down) must not stay
-// hidden behind B's cached "not revoked" once the subscription is back.
-func TestCache_MissedMessage_FlushedOnResubscribe(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	prefix := uniquePrefix(t)
-	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix})
-	cacheB, err := session.NewCache(b, session.CacheOptions{MaxEntries: 1000, NegativeTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cacheB.Close()
-	eventually(t, "B subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
-	ctx := context.Background()
-	id := session.IDOf("message lost")
-	requireCachedNotRevoked(t, cacheB, id)
-
-	// The record arrives without its message, as one published during a
-	// reconnect would.
-	c := srv.Client(t)
-	until := time.Now().Add(time.Hour).UnixMilli()
-	if err := c.Set(ctx, b.Key(id), until, time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if revoked, _ := cacheB.Revoked(ctx, id); revoked {
-		t.Fatal("B saw the record without a message or a flush: the cache is not being tested")
-	}
-	resyncs := b.Subscriptions()
-	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "B resubscribed", 5*time.Second, func() bool { return b.Subscriptions() > resyncs })
-	if revoked, err := cacheB.Revoked(ctx, id); err != nil || !revoked {
-		t.Fatalf("after the resubscribe B's cache still says %v, %v; want revoked", revoked, err)
-	}
-}
-
 // Over TLS (a real redis-server serving TLS only, its certificate signed
-// by a CA made for the test): revocations are written and read, and
-// announced over the TLS pub/sub connection to another store.
+// by a CA made for the test): revocations are written and read, and reach
+// another store's view over its TLS log reader.
 func TestTLS_RevokeReadAndAnnounce(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{TLS: true})
 	prefix := uniquePrefix(t)
@@ -478,7 +313,7 @@ func TestTLS_RevokeReadAndAnnounce(t *testing.T) {
 	b := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: prefix, TLS: srv.ClientTLS()})
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscription over TLS confirmed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
+	eventually(t, "the log read over TLS", 5*time.Second, func() bool { return b.ViewStatus().Current })
 
 	id := session.IDOf("over tls")
 	until := time.Now().Add(time.Hour)
@@ -490,6 +325,9 @@ func TestTLS_RevokeReadAndAnnounce(t *testing.T) {
 		t.Fatalf("RevokedUntil over TLS = %v, %v; want %v", got, err, until)
 	}
 	eventually(t, "the other store hears of the revocation over TLS", 5*time.Second, func() bool { return rb.has(id) })
+	if got, _ := b.ViewLookup(id); got.UnixMilli() != until.UnixMilli() {
+		t.Errorf("the other store's view holds %v, want %v", got, until)
+	}
 }
 
 // A TLS handshake that cannot succeed is told apart from an outage, in
@@ -530,37 +368,6 @@ func TestPing_TLSFailures_SayTLSHandshakeFailed(t *testing.T) {
 	s := open(t, redis.Options{Addrs: []string{tlsSrv.Addr}, TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
 	if err := s.Ping(context.Background()); err == nil || redis.IsTLSError(err) || !redis.IsUnreachable(err) {
 		t.Errorf("Ping of a stopped TLS server = %v: want unreachable, not a TLS failure", err)
-	}
-}
-
-// A confirmed subscription is counted only once every subscriber has been
-// told to distrust its cached "not revoked" answers: a test (or status
-// page) that sees the count go up may rely on the flush having happened.
-// The subscriber here is slow on purpose, so a count taken before the
-// callbacks ran is caught.
-func TestSubscriptions_CountedOnceEverySubscriberWasTold(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	s := open(t, redis.Options{Addrs: []string{srv.Addr}, KeyPrefix: uniquePrefix(t)})
-	var told atomic.Uint64
-	defer s.Subscribe(func(_ session.ID, all bool) {
-		if all {
-			time.Sleep(100 * time.Millisecond)
-			told.Add(1)
-		}
-	})()
-	eventually(t, "first subscription confirmed", 5*time.Second, func() bool { return s.Subscriptions() > 0 })
-	time.Sleep(200 * time.Millisecond)        // the first confirmation's callbacks, if it came after Subscribe
-	missed := s.Subscriptions() - told.Load() // a confirmation before Subscribe told nobody
-	c := srv.Client(t)
-	for range 3 {
-		before := s.Subscriptions()
-		if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-			t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
-		}
-		eventually(t, "resubscribed", 5*time.Second, func() bool { return s.Subscriptions() > before })
-		if n, told := s.Subscriptions(), told.Load(); told+missed < n {
-			t.Fatalf("Subscriptions = %d, but the subscriber was told only %d times", n, told+missed)
-		}
 	}
 }
 

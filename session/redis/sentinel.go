@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -11,18 +13,18 @@ import (
 	"go.uber.org/zap"
 )
 
-// switchSettle is how long the subscription waits after Sentinel announces
-// a new master before it moves: go-redis moves its connection pool on the
-// same announcement, and the check that follows must read the new master.
+// switchSettle is how long the log reader waits after Sentinel announces a
+// new master before it moves: go-redis moves its connection pool on the
+// same announcement, and the reader's checks must read the new master.
 const switchSettle = 200 * time.Millisecond
 
 // watchFailovers listens to the Sentinels' +switch-master announcements.
 // Redis replicates asynchronously, so the old master may have acknowledged
-// logouts the new one never got. When the master changes, the revocations
-// subscription is moved to the new master at once; its resubscription
-// tells every cache and the journal (all=true) to check what Redis kept,
-// instead of waiting until Sentinel demotes the old master and drops our
-// connections, seconds later.
+// logouts the new one never got. When the master changes, the log reader
+// is moved to the new master at once: it checks that the log there follows
+// on from what it read (else it reloads the view), and its reconnect tells
+// the journal to check what Redis kept, instead of waiting until Sentinel
+// demotes the old master and drops our connections, seconds later.
 func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls.Config) {
 	defer s.workers.Done()
 	delays, warned := newRetryDelays(), false
@@ -35,21 +37,21 @@ func (s *Store) watchFailovers(sentinels []string, master string, tlsConfig *tls
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		})
 		ps := sc.Subscribe(context.Background(), "+switch-master")
-		s.psMu.Lock()
+		s.readerMu.Lock()
 		if s.closed.Load() {
-			s.psMu.Unlock()
+			s.readerMu.Unlock()
 			_ = ps.Close()
 			_ = sc.Close()
 			return
 		}
 		s.sentinelPS = ps
-		s.psMu.Unlock()
+		s.readerMu.Unlock()
 
 		confirmed := s.receiveSwitches(ps, master)
 
-		s.psMu.Lock()
+		s.readerMu.Lock()
 		s.sentinelPS = nil
-		s.psMu.Unlock()
+		s.readerMu.Unlock()
 		_ = ps.Close()
 		_ = sc.Close()
 		if confirmed {
@@ -81,27 +83,64 @@ func (s *Store) receiveSwitches(ps *goredis.PubSub, master string) (confirmed bo
 			if len(fields) != 5 || fields[0] != master {
 				return
 			}
-			s.log.Warn("redis master switched (Sentinel): moving the subscription to the new master and "+
+			s.log.Warn("redis master switched (Sentinel): moving the revocation log reader to the new master and "+
 				"checking that it kept this node's logouts",
 				zap.String("master_name", master), zap.String("from", fields[1]+":"+fields[2]),
 				zap.String("to", fields[3]+":"+fields[4]))
 			select {
 			case <-s.stop:
 			case <-time.After(switchSettle):
-				s.moveSubscription()
+				s.moveReader()
 			}
 		}
 	})
 	return confirmed
 }
 
-// moveSubscription drops the revocations subscription; subscribeLoop makes
-// a new one at once, on the current master.
-func (s *Store) moveSubscription() {
-	s.psMu.Lock()
-	defer s.psMu.Unlock()
-	if s.ps != nil {
+// moveReader drops the log reader's connection; readLog connects again at
+// once, to the current master.
+func (s *Store) moveReader() {
+	s.readerMu.Lock()
+	defer s.readerMu.Unlock()
+	if s.reader != nil {
 		s.moving.Store(true)
-		_ = s.ps.Close()
+		_ = s.reader.Close()
 	}
+}
+
+// readPubSub hands every message of ps to on until its connection is lost
+// (the error says how) or the Store closes (nil). A quiet connection is
+// PINGed after one health-check interval; a second quiet interval means it
+// is dead even if TCP has not noticed.
+func (s *Store) readPubSub(ps *goredis.PubSub, on func(msg any)) error {
+	awaitingPong := false
+	for {
+		msg, err := ps.ReceiveTimeout(context.Background(), s.health)
+		if s.closed.Load() {
+			return nil
+		}
+		if err != nil {
+			if !isTimeout(err) || awaitingPong {
+				if isTimeout(err) {
+					err = errors.New("no answer to PING on the Sentinel connection")
+				}
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), s.health)
+			err = ps.Ping(ctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			awaitingPong = true
+			continue
+		}
+		awaitingPong = false
+		on(msg)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -19,7 +19,7 @@ import (
 // Redis Cluster (joined with redis-cli) and a Sentinel in front of a
 // master with a password.
 
-func TestCluster_ConformanceAndPubSubAcrossNodes(t *testing.T) {
+func TestCluster_ConformanceAndLogAcrossNodes(t *testing.T) {
 	nodes := redistest.StartCluster(t, 3)
 	addrs := []string{nodes[0].Addr, nodes[1].Addr, nodes[2].Addr}
 	t.Run("conformance", func(t *testing.T) {
@@ -33,7 +33,7 @@ func TestCluster_ConformanceAndPubSubAcrossNodes(t *testing.T) {
 	b := open(t, redis.Options{Addrs: addrs[1:], KeyPrefix: prefix}) // other seeds, same cluster
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
+	eventually(t, "the view current", 5*time.Second, func() bool { return b.ViewStatus().Current })
 
 	// Enough IDs that their keys land on every master.
 	ctx := context.Background()
@@ -58,9 +58,21 @@ func TestCluster_ConformanceAndPubSubAcrossNodes(t *testing.T) {
 	if len(perNode) != 3 {
 		t.Errorf("keys landed on %d masters (%v); want all 3 used", len(perNode), perNode)
 	}
+	// B's view holds them all (from the log, on whichever master holds it),
+	// and a store started now loads them from the records on every master.
+	c := open(t, redis.Options{Addrs: addrs, KeyPrefix: prefix})
+	eventually(t, "a new store's view loaded", 10*time.Second, func() bool { return c.ViewStatus().Current })
+	for i := range 60 {
+		id := session.IDOf(fmt.Sprintf("cluster-%d", i))
+		for name, s := range map[string]*redis.Store{"B": b, "a store started later": c} {
+			if until, _ := s.ViewLookup(id); until.IsZero() {
+				t.Fatalf("%s's view does not hold cluster-%d", name, i)
+			}
+		}
+	}
 }
 
-func TestSentinel_ConformanceAndPubSub(t *testing.T) {
+func TestSentinel_ConformanceAndLog(t *testing.T) {
 	master := redistest.Start(t, redistest.Options{Password: "master-pass"})
 	sentinel := redistest.Start(t, redistest.Options{Sentinel: master, SentinelMaster: "logoutmaster"})
 	opts := func(prefix string) redis.Options {
@@ -77,7 +89,7 @@ func TestSentinel_ConformanceAndPubSub(t *testing.T) {
 	}
 	var rb recorder
 	defer b.Subscribe(rb.fn)()
-	eventually(t, "subscribed", 5*time.Second, func() bool { return b.Subscriptions() > 0 })
+	eventually(t, "the view current", 5*time.Second, func() bool { return b.ViewStatus().Current })
 	id := session.IDOf("via sentinel")
 	if err := a.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -255,6 +256,57 @@ func StartCluster(t testing.TB, n int) []*Server {
 	return nodes
 }
 
+// Replicated is a master, its replica and a Sentinel that monitors the
+// master, for failover tests.
+type Replicated struct {
+	Master, Replica, Sentinel *Server
+	Name                      string // the master's name at the Sentinel
+}
+
+// StartReplicated starts a master and its replica, waits until the replica
+// is in sync, and starts a Sentinel monitoring the master as name.
+func StartReplicated(t testing.TB, name string) *Replicated {
+	t.Helper()
+	master := Start(t, Options{})
+	replica := Start(t, Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port())}})
+	rc := replica.Client(t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		info, err := rc.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica not in sync after 10s: %v\n%s", err, info)
+		}
+	}
+	return &Replicated{Master: master, Replica: replica, Sentinel: Start(t, Options{Sentinel: master, SentinelMaster: name}), Name: name}
+}
+
+// Failover asks the Sentinel to promote the replica (SENTINEL FAILOVER),
+// retrying while the Sentinel has not yet found the replica fit
+// (NOGOODSLAVE, for a moment after it starts). It returns once the
+// Sentinel took the request, not once the replica is master: see Promoted.
+func (r *Replicated) Failover(t testing.TB) {
+	t.Helper()
+	sc := r.Sentinel.Client(t)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err := sc.Do(context.Background(), "SENTINEL", "FAILOVER", r.Name).Err()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "NOGOODSLAVE") || time.Now().After(deadline) {
+			t.Fatalf("SENTINEL FAILOVER: %v", err)
+		}
+	}
+}
+
+// Promoted reports whether the Sentinel names the replica as the master.
+func (r *Replicated) Promoted(t testing.TB) bool {
+	t.Helper()
+	addr, err := r.Sentinel.Client(t).Do(context.Background(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", r.Name).StringSlice()
+	return err == nil && len(addr) == 2 && addr[1] == strconv.Itoa(r.Replica.Port())
+}
+
 // Client returns a go-redis client for the server, closed when the test
 // ends.
 func (s *Server) Client(t testing.TB) *goredis.Client {
@@ -280,6 +332,74 @@ func (s *Server) ErrorReplies(t testing.TB, kind string) int {
 		}
 	}
 	return 0
+}
+
+// Commands is how many commands of each kind the server has run so far
+// (INFO commandstats: "get", "xread", "evalsha", ...).
+func (s *Server) Commands(t testing.TB) map[string]int {
+	t.Helper()
+	info, err := s.Client(t).Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for line := range strings.Lines(info) {
+		// cmdstat_get:calls=12,usec=34,...
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		out[name], _ = strconv.Atoi(calls)
+	}
+	return out
+}
+
+// KillClients closes the connections of the clients with the given name
+// (CLIENT SETNAME; the redis store names its log reader
+// "caddy-logout-log") and returns how many it closed.
+func (s *Server) KillClients(t testing.TB, name string) int {
+	t.Helper()
+	c := s.Client(t)
+	ctx := context.Background()
+	list, err := c.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for line := range strings.Lines(list) {
+		var id string
+		named := false
+		for _, field := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(field, "id="); ok {
+				id = v
+			}
+			named = named || field == "name="+name
+		}
+		if named && id != "" {
+			if err := c.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+				killed++
+			}
+		}
+	}
+	return killed
+}
+
+// Pause stops the server (SIGSTOP): it keeps its connections and answers
+// nothing until Resume, as a server stalled by a long command or a
+// frozen VM.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(sig)
+	}
 }
 
 // ClientTLS is the TLS configuration a client needs to trust the server
