@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/internal/boltfile"
 	"github.com/caddy-logout/caddy-logout/session/internal/groupcommit"
+	"github.com/caddy-logout/caddy-logout/session/internal/view"
 )
 
 // Options configure Open. Zero values take the defaults.
@@ -37,6 +38,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// MaxBatch caps how many Revokes share one transaction. Default 1000.
 	MaxBatch int
+	// ViewLimit caps the revocations held in memory for lookups (about 40
+	// bytes each); past it, lookups read the file. Default
+	// DefaultViewLimit.
+	ViewLimit int
 	// Logger receives sweep results and write failures. Default: none.
 	Logger *zap.Logger
 	// Now is the clock, for tests. Default time.Now.
@@ -68,6 +73,8 @@ type Store struct {
 	closeErr  error
 
 	commits atomic.Uint64 // write transactions made by the committer, for tests
+
+	view *view.View // every live record, for lookups (view.go)
 }
 
 // Open opens (or creates) the database at opts.Path and starts its
@@ -84,6 +91,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.ViewLimit <= 0 {
+		opts.ViewLimit = DefaultViewLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -107,11 +117,16 @@ func Open(opts Options) (*Store, error) {
 		sweepChunkSize: boltfile.DefaultSweepChunk,
 		stop:           make(chan struct{}),
 	}
+	s.view = s.newView(opts.ViewLimit)
 	s.committer = groupcommit.New(opts.MaxBatch, s.writeBatch)
-	s.workers.Add(2)
+	s.workers.Add(3)
 	go func() {
 		defer s.workers.Done()
 		s.committer.Run(s.stop)
+	}()
+	go func() {
+		defer s.workers.Done()
+		s.loadView()
 	}()
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
@@ -164,6 +179,7 @@ func (s *Store) Len() (int, error) {
 func (s *Store) Close() error {
 	s.close.Do(func() {
 		s.closed.Store(true)
+		s.view.Close()
 		close(s.stop)
 		s.workers.Wait()
 		s.closeErr = s.file.Close()

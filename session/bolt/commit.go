@@ -54,5 +54,8 @@ func (s *Store) writeBatch(batch []revokeRequest) error {
 		return err
 	}
 	s.commits.Add(1)
+	for _, r := range batch {
+		s.view.Add(r.id, viewUntil(r.at)) // before the Revokes return
+	}
 	return nil
 }

@@ -22,6 +22,9 @@ func (s *Store) sweepLoop(every time.Duration) {
 				continue
 			}
 			s.log.Debug("swept expired revocations", zap.String("path", s.path), zap.Int("removed", removed))
+			if _, reload := s.view.Sweep(s.now().UnixMilli()); reload {
+				s.loadView() // room again after the view was full
+			}
 			owners, err := s.SweepOwners(s.sweepChunkSize)
 			if err != nil {
 				s.log.Warn("sweeping expired session owners failed", zap.String("path", s.path), zap.Error(err))
