@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
+	"github.com/caddy-logout/caddy-logout/session/redis"
 )
 
 func init() {
@@ -233,6 +234,8 @@ type storeStatus struct {
 	Records      *int   `json:"records,omitempty"`
 	JournalDepth *int   `json:"journal_depth,omitempty"`
 	Degraded     *bool  `json:"degraded,omitempty"`
+	// View is the redis store's in-memory view of the revocations.
+	View *redis.ViewStatus `json:"view,omitempty"`
 }
 
 // recordCounter is implemented by stores that can count their records.
@@ -254,6 +257,10 @@ func (a *adminAPI) status(w http.ResponseWriter, r *http.Request) error {
 		if h, ok := session.As[StoreHealth](st); ok {
 			depth, degraded := h.JournalDepth(), h.Degraded()
 			s.JournalDepth, s.Degraded = &depth, &degraded
+		}
+		if v, ok := session.As[viewReporter](st); ok {
+			vs := v.ViewStatus()
+			s.View = &vs
 		}
 		out = append(out, s)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -34,8 +35,10 @@ func init() {
 }
 
 // RedisStore keeps revocations in Redis, for several Caddy nodes: a
-// revocation made on one node is announced over pub/sub and refused by
-// every node at once. Standalone, Sentinel (master_name) and Cluster
+// revocation made on one node is appended to a revocation log (a Redis
+// Stream) that every node reads into its view, an in-memory copy of every
+// revocation, so each refuses it at once and answers "not revoked" without
+// asking Redis. Standalone, Sentinel (master_name) and Cluster
 // (several addresses) all work. Each node also keeps a local journal (a
 // bbolt file in Caddy's data directory): logouts accepted while Redis is
 // away are kept there and written to Redis when it is back, and this
@@ -63,9 +66,13 @@ type RedisStore struct {
 	// Connect with TLS. An empty object verifies the server against the
 	// system's roots, for the name in its address.
 	TLS *RedisTLS `json:"tls,omitempty"`
-	// Starts every key and the pub/sub channel, so several deployments
+	// Starts every key (and the revocation log's), so several deployments
 	// can share one Redis. Default: logout:
 	KeyPrefix string `json:"key_prefix,omitempty"`
+	// The most revocations each node holds in memory (about 40 bytes
+	// each). Past it, lookups of sessions the view does not hold go to
+	// Redis, with a warning and a metric. Default: 10000000.
+	ViewLimit int `json:"view_limit,omitempty"`
 
 	addrs              []string
 	username, password string
@@ -92,6 +99,7 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision resolves placeholders and checks the options.
 func (r *RedisStore) Provision(ctx caddy.Context) error {
 	r.logger = ctx.Logger()
+	registerCollectors(ctx, viewCollector)
 	repl := caddy.NewReplacer()
 	var err error
 	if r.username, err = repl.ReplaceOrErr(r.Username, true, true); err != nil {
@@ -118,6 +126,9 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	if err := checkKeyPrefix(r.KeyPrefix); err != nil {
 		return fmt.Errorf("redis store: key_prefix: %w", err)
+	}
+	if err := checkViewLimit(r.ViewLimit); err != nil {
+		return fmt.Errorf("redis store: %w", err)
 	}
 	if r.tlsConfig, err = r.TLS.config(ctx); err != nil {
 		return fmt.Errorf("redis store: tls: %w", err)
@@ -157,9 +168,15 @@ func (r *RedisStore) StoreKey() string {
 
 // journalPath is this node's journal for the store: under Caddy's data
 // directory, named by a hash of the store key.
-func (r *RedisStore) journalPath() string {
+func (r *RedisStore) journalPath() string { return r.dataFile("journal-", ".db") }
+
+// savedViewPath is where this node saves its view of the store, beside
+// the journal.
+func (r *RedisStore) savedViewPath() string { return r.dataFile("view-", ".snap") }
+
+func (r *RedisStore) dataFile(prefix, suffix string) string {
 	sum := sha256.Sum256([]byte(r.StoreKey()))
-	return filepath.Join(caddy.AppDataDir(), "logout", "journal-"+hex.EncodeToString(sum[:8])+".db")
+	return filepath.Join(caddy.AppDataDir(), "logout", prefix+hex.EncodeToString(sum[:8])+suffix)
 }
 
 // startTimeout bounds the PING at start.
@@ -180,6 +197,8 @@ func (r *RedisStore) OpenStore(ctx caddy.Context) (session.Store, error) {
 		Password:   r.password,
 		DB:         r.DB,
 		KeyPrefix:  r.KeyPrefix,
+		ViewLimit:  r.ViewLimit,
+		SavedView:  r.savedViewPath(),
 		Logger:     log,
 	}
 	if r.tlsConfig != nil {
@@ -263,6 +282,7 @@ func (t *RedisTLS) config(ctx caddy.Context) (*tls.Config, error) {
 //	        server_name <name>
 //	    }]
 //	    key_prefix  <prefix>
+//	    view_limit  <n>
 //	}
 //
 // after the store keyword.
@@ -321,6 +341,12 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := checkKeyPrefix(r.KeyPrefix); err != nil {
 				return d.Errf("key_prefix: %v", err)
 			}
+		case "view_limit":
+			n, err := viewLimitArg(d)
+			if err != nil {
+				return err
+			}
+			r.ViewLimit = n
 		default:
 			return d.Errf("unrecognized redis option %q", option)
 		}
@@ -392,6 +418,32 @@ func checkAddress(a string) error {
 	return nil
 }
 
+// maxViewLimit keeps a typo from promising memory no node has (about 4 GB).
+const maxViewLimit = 100_000_000
+
+func checkViewLimit(n int) error {
+	if n < 0 || n > maxViewLimit {
+		return fmt.Errorf("view_limit: expected a number of revocations from 1 to %d (got %d)", maxViewLimit, n)
+	}
+	return nil
+}
+
+// viewLimitArg reads view_limit's value (the redis and bolt stores').
+func viewLimitArg(d *caddyfile.Dispenser) (int, error) {
+	var v string
+	if err := oneArg(d, &v, nil); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n == 0 {
+		return 0, d.Errf("view_limit: expected a number of revocations (got %q)", v)
+	}
+	if err := checkViewLimit(n); err != nil {
+		return 0, d.Errf("%v", err)
+	}
+	return n, nil
+}
+
 func checkKeyPrefix(p string) error {
 	if strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return errors.New("must not contain spaces or control characters")
@@ -442,6 +494,50 @@ func runningClientLogger() *zap.Logger {
 		clientLog.config, clientLog.log = ctx.Context, ctx.Logger(RedisStore{}).Named("client")
 	}
 	return clientLog.log
+}
+
+// viewReporter is the redis store's view, for the admin API and metrics.
+type viewReporter interface{ ViewStatus() redis.ViewStatus }
+
+// viewStats reports the view of every open redis store at scrape time.
+type viewStats struct {
+	revocations, current, full, dropped, reloads *prometheus.Desc
+}
+
+var viewCollector = &viewStats{
+	revocations: prometheus.NewDesc("caddy_logout_view_revocations", "Revocations the redis store's view holds in memory on this node.", []string{"store"}, nil),
+	current:     prometheus.NewDesc("caddy_logout_view_current", "1 while the view answers \"not revoked\" without asking Redis.", []string{"store"}, nil),
+	full:        prometheus.NewDesc("caddy_logout_view_full", "1 while the view holds its view_limit and lookups it cannot answer go to Redis.", []string{"store"}, nil),
+	dropped:     prometheus.NewDesc("caddy_logout_view_dropped_total", "Revocations not held in memory because the view was full.", []string{"store"}, nil),
+	reloads:     prometheus.NewDesc("caddy_logout_view_reloads_total", "Times the view was loaded from Redis's records: at start, and after a gap in the revocation log.", []string{"store"}, nil),
+}
+
+func (c *viewStats) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.revocations, c.current, c.full, c.dropped, c.reloads} {
+		ch <- d
+	}
+}
+
+func (c *viewStats) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range activeStores() {
+		v, ok := session.As[viewReporter](s)
+		if !ok {
+			continue
+		}
+		st := v.ViewStatus()
+		ch <- prometheus.MustNewConstMetric(c.revocations, prometheus.GaugeValue, float64(st.Revocations), s.key)
+		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, boolValue(st.Current), s.key)
+		ch <- prometheus.MustNewConstMetric(c.full, prometheus.GaugeValue, boolValue(st.Full), s.key)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), s.key)
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads), s.key)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Interface guards

@@ -32,6 +32,9 @@ func TestCaddyfile_RedisErrors(t *testing.T) {
 		{"tls unknown option", "store redis {\n\t\t\ttls {\n\t\t\t\tinsecure\n\t\t\t}\n\t\t}", `unrecognized redis tls option "insecure"`},
 		{"key_prefix with space", "store redis {\n\t\t\tkey_prefix \"a b\"\n\t\t}", "key_prefix: must not contain spaces"},
 		{"master_name missing", "store redis {\n\t\t\tmaster_name\n\t\t}", "master_name: expected one value"},
+		{"view_limit not a number", "store redis {\n\t\t\tview_limit many\n\t\t}", `view_limit: expected a number of revocations (got "many")`},
+		{"view_limit zero", "store redis {\n\t\t\tview_limit 0\n\t\t}", `view_limit: expected a number of revocations (got "0")`},
+		{"view_limit too big", "store redis {\n\t\t\tview_limit 1000000000\n\t\t}", "view_limit: expected a number of revocations from 1 to 100000000"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { assertAdaptError(t, c.block, c.want) })
@@ -78,13 +81,13 @@ func TestRedisStore_StoreKey_IdentifiesDataSetNotSecret(t *testing.T) {
 func TestRedisStore_JSON_FieldNames(t *testing.T) {
 	var r RedisStore
 	raw := `{"addresses":["h:1"],"master_name":"m","username":"u","password":"p","db":2,` +
-		`"tls":{"ca":{"provider":"file","pem_files":["/ca.pem"]},"server_name":"redis.internal"},"key_prefix":"k:"}`
+		`"tls":{"ca":{"provider":"file","pem_files":["/ca.pem"]},"server_name":"redis.internal"},"key_prefix":"k:","view_limit":5}`
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		t.Fatal(err)
 	}
 	want := RedisStore{Addresses: []string{"h:1"}, MasterName: "m", Username: "u", Password: "p", DB: 2, KeyPrefix: "k:"}
 	if r.StoreKey() != want.StoreKey() || r.Username != "u" || r.Password != "p" || r.TLS == nil ||
-		r.TLS.ServerName != "redis.internal" || !strings.Contains(string(r.TLS.CARaw), "/ca.pem") {
+		r.TLS.ServerName != "redis.internal" || !strings.Contains(string(r.TLS.CARaw), "/ca.pem") || r.ViewLimit != 5 {
 		t.Fatalf("JSON decoded to %+v", r)
 	}
 }
@@ -164,4 +167,24 @@ func TestLoad_RedisTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// view_limit on both stores that keep a view, in the Caddyfile and JSON.
+func TestCaddyfile_ViewLimit(t *testing.T) {
+	for store, want := range map[string]string{
+		"store bolt /var/lib/caddy/logout.db {\n\t\t\tview_limit 500000\n\t\t}": `"store":{"backend":"bolt","path":"/var/lib/caddy/logout.db","view_limit":500000}`,
+		"store bolt {\n\t\t\tview_limit 7\n\t\t}":                               `"store":{"backend":"bolt","view_limit":7}`,
+		"store redis {\n\t\t\tview_limit 2000000\n\t\t}":                        `"store":{"backend":"redis","view_limit":2000000}`,
+	} {
+		out, err := adapt(":8080 {\n\tlogout {\n\t\t" + store + "\n\t}\n}\n")
+		if err != nil {
+			t.Fatalf("%s: %v", store, err)
+		}
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s adapted to %s; want %s", store, out, want)
+		}
+	}
+	assertAdaptError(t, "store bolt {\n\t\t\tview_limit -3\n\t\t}", `view_limit: expected a number of revocations from 1 to 100000000 (got -3)`)
+	assertAdaptError(t, "store bolt {\n\t\t\tcompress\n\t\t}", `unrecognized bolt option "compress"`)
+	assertAdaptError(t, "store bolt a.db b.db", `store bolt takes at most a file path (got "b.db" too)`)
 }

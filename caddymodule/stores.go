@@ -83,6 +83,9 @@ func (MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 type BoltStore struct {
 	// File path. Default: logout/sessions.db in Caddy's data directory.
 	Path string `json:"path,omitempty"`
+	// The most revocations held in memory for lookups (about 40 bytes
+	// each); past it, lookups read the file. Default: 10000000.
+	ViewLimit int `json:"view_limit,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,21 +109,42 @@ func (b *BoltStore) StoreKey() string { return "bolt:" + b.path() }
 
 // OpenStore implements StoreModule.
 func (b *BoltStore) OpenStore(ctx caddy.Context) (session.Store, error) {
-	s, err := bolt.Open(bolt.Options{Path: b.path(), OpenTimeout: 5 * time.Second, Logger: ctx.Logger()})
+	if err := checkViewLimit(b.ViewLimit); err != nil {
+		return nil, fmt.Errorf("bolt store: %w", err)
+	}
+	s, err := bolt.Open(bolt.Options{Path: b.path(), OpenTimeout: 5 * time.Second, ViewLimit: b.ViewLimit, Logger: ctx.Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("bolt store: %w", err)
 	}
 	return s, nil
 }
 
-// UnmarshalCaddyfile reads `bolt [<path>]` after the store keyword.
+// UnmarshalCaddyfile reads
+//
+//	bolt [<path>] [{
+//	    view_limit <n>
+//	}]
+//
+// after the store keyword.
 func (b *BoltStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the backend name
 	if d.NextArg() {
 		b.Path = d.Val()
 	}
-	if d.NextArg() || d.NextBlock(d.Nesting()) {
-		return d.Errf("store bolt takes at most a file path")
+	if d.NextArg() {
+		return d.Errf("store bolt takes at most a file path (got %q too)", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch option := d.Val(); option {
+		case "view_limit":
+			n, err := viewLimitArg(d)
+			if err != nil {
+				return err
+			}
+			b.ViewLimit = n
+		default:
+			return d.Errf("unrecognized bolt option %q", option)
+		}
 	}
 	return nil
 }
