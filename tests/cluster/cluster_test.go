@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,12 +20,13 @@ import (
 // Three Caddy processes (the real binary, each with its own data
 // directory) on one real redis-server. See helpers_test.go for the helpers.
 
-// TestCluster_Propagation: a session the other two nodes have just cached
-// as valid is revoked on node 1; both must refuse it. The latency from the
-// logout's 204 until both refuse is logged as p50/p99 (the target is p99
-// <= 100ms on loopback); the test only asserts that every revocation is
-// refused everywhere within a generous bound. The nodes believe "not
-// revoked" for an hour, so only Redis pub/sub can make them refuse it.
+// TestCluster_Propagation: a session the other two nodes have just let
+// through is revoked on node 1; both must refuse it. The latency from the
+// logout's 204 until both refuse is logged as p50/p99 (bench/run.sh view
+// measures it on a binary without the race detector, against p99 <= 5ms);
+// the test only asserts that every revocation is refused everywhere within
+// a generous bound. The nodes believe a cached "not revoked" for an hour,
+// so only the revocation log can make them refuse it.
 func TestCluster_Propagation(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	app := e2e.StartUpstream(t)
@@ -71,8 +73,8 @@ func TestCluster_Propagation(t *testing.T) {
 	t.Logf("  from node 1's 204:          p50 %v  p99 %v  max %v", percentile(a, 50), percentile(a, 99), a[len(a)-1])
 	t.Logf("  from the logout request:    p50 %v  p99 %v  max %v", percentile(s, 50), percentile(s, 99), s[len(s)-1])
 	t.Logf("  API logout on node 1 took:  p50 %v  p99 %v", percentile(l, 50), percentile(l, 99))
-	if p99 := percentile(a, 99); p99 > 100*time.Millisecond {
-		t.Logf("NOTE: p99 %v is above the 100ms target (not asserted: a shared machine is not a benchmark)", p99)
+	if p99 := percentile(a, 99); p99 > 5*time.Millisecond {
+		t.Logf("NOTE: p99 %v is above the 5ms target (not asserted: a shared machine running Caddy with -race is not a benchmark)", p99)
 	}
 }
 
@@ -271,17 +273,31 @@ func TestCluster_RedisOutage(t *testing.T) {
 
 // TestCluster_NodeRestartsDuringOutage: a node that has used this Redis
 // before starts even though Redis is down (degraded, logouts journaled),
-// and writes its journal to Redis when it returns.
+// and writes its journal to Redis when it returns. What decides for it
+// meanwhile is its journal (its own logouts) and the view it saved when
+// it stopped (every revocation it had heard of, the other nodes' too);
+// what neither knows follows on_store_error.
 func TestCluster_NodeRestartsDuringOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	app := e2e.StartUpstream(t)
 	nodes := startNodes(t, 2, app, nodeConfig(redisBlock(srv.Addr)))
+	elsewhere := "revoked-on-node-2-" + e2e.RandomValue()
+	if status, err := apiLogout(nodes[1], elsewhere); err != nil || status != http.StatusNoContent {
+		t.Fatalf("API logout on node 2: %d, %v", status, err)
+	}
+	time.Sleep(time.Second) // in node 1's view by now; node 1 was never asked
 
 	srv.Kill()
 	nodes[0].Stop()
 	nodes[0].Restart()
 	if !strings.Contains(nodes[0].Logs.String(), "starting degraded") {
 		t.Errorf("restarted node did not say it starts degraded:\n%s", nodes[0].Logs.String())
+	}
+	if _, err := waitRefused(nodes[0], elsewhere, time.Now().Add(5*time.Second)); err != nil {
+		t.Errorf("node 1, restarted while Redis is down, does not refuse node 2's earlier revocation: %v", err)
+	}
+	if status, _ := guardStatus(nodes[0], "never-revoked-"+e2e.RandomValue()); status != http.StatusOK {
+		t.Errorf("a session nobody revoked: %d while degraded; want 200 (on_store_error allow)", status)
 	}
 	token := "restart-during-outage-" + e2e.RandomValue()
 	if status, err := apiLogout(nodes[0], token); err != nil || status != http.StatusNoContent {
@@ -335,9 +351,9 @@ func TestCluster_PasswordAndKeyPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "tenant-a:revoked:" + session.IDOf(token).String()
-	if len(keys) != 1 || keys[0] != want {
-		t.Fatalf("keys in Redis = %v, want only %s", keys, want)
+	slices.Sort(keys)
+	if want := []string{"tenant-a:log", "tenant-a:revoked:" + session.IDOf(token).String()}; !slices.Equal(keys, want) {
+		t.Fatalf("keys in Redis = %v, want only %v", keys, want)
 	}
 	for _, p := range nodes {
 		if strings.Contains(p.Logs.String(), "e2e-redis-pass") {

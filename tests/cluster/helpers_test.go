@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
@@ -31,8 +34,8 @@ func redisBlock(addr string, extra ...string) string {
 }
 
 // nodeConfig is one node's logout block: deny revoked sessions (401, easy
-// to tell from a pass), believe "not revoked" for an hour (so a node can
-// only learn of another's revocation through Redis pub/sub, never by its
+// to tell from a pass), believe a cached "not revoked" for an hour (so a
+// node can only learn of another's revocation from Redis, never by its
 // cache expiring), and the given store block.
 func nodeConfig(store string) string {
 	return "on_revoked deny\n\t\tsigning_key " + clusterKey + "\n\t\t" + store +
@@ -204,4 +207,24 @@ func sortDurations(d []time.Duration) []time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
+}
+
+// checkInRedis waits until the record of every acknowledged logout is in
+// the Redis c talks to.
+func checkInRedis(t *testing.T, c *goredis.Client, all []acked, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, a := range all {
+		key := "logout:revoked:" + session.IDOf(a.token).String()
+		for {
+			n, err := c.Exists(t.Context(), key).Result()
+			if err == nil && n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the logout of %s, acknowledged by node %d, is not in Redis: %d, %v", a.token, a.node+1, n, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
