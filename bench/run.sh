@@ -8,6 +8,10 @@
 #   bench/run.sh all         the three, one after the other
 #   bench/run.sh inprocess   the guard's check in-process: 0 allocations,
 #                            no growth from 1k to 1M revoked (~2 min)
+#   bench/run.sh view        the redis store's view: never-seen-cookie flood on
+#                            redis and bolt, Redis commands per request, start-up
+#                            and RSS at 1M and 10M revocations, cross-node
+#                            latency (~10 min; see bench/view.sh)
 #
 # compare starts one Caddy with three sites in front of the same trivial
 # app (bench/backend), one process so that every variant runs in the same
@@ -51,8 +55,8 @@ PORT_BASE=${PORT_BASE:-18080}
 SESSIONS=${SESSIONS:-1000000}
 MAX_ENTRIES=${MAX_ENTRIES:-100000}
 
-case "$MODE" in compare | logout | memory | all | inprocess) ;; *)
-	echo "usage: bench/run.sh [compare|logout|memory|all|inprocess]" >&2
+case "$MODE" in compare | logout | memory | all | inprocess | view) ;; *)
+	echo "usage: bench/run.sh [compare|logout|memory|all|inprocess|view]" >&2
 	exit 2
 	;;
 esac
@@ -468,6 +472,10 @@ case "$MODE" in
 compare) compare ;;
 logout) logout_bench ;;
 memory) memory_bench ;;
+view)
+	. bench/view.sh
+	view_bench
+	;;
 all)
 	compare
 	logout_bench
