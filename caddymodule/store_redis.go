@@ -69,7 +69,7 @@ type RedisStore struct {
 	// Starts every key (and the revocation log's), so several deployments
 	// can share one Redis. Default: logout:
 	KeyPrefix string `json:"key_prefix,omitempty"`
-	// The most revocations each node holds in memory (about 40 bytes
+	// The most revocations each node holds in memory (40-70 bytes
 	// each). Past it, lookups of sessions the view does not hold go to
 	// Redis, with a warning and a metric. Default: 10000000.
 	ViewLimit int `json:"view_limit,omitempty"`

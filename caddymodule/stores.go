@@ -83,7 +83,7 @@ func (MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 type BoltStore struct {
 	// File path. Default: logout/sessions.db in Caddy's data directory.
 	Path string `json:"path,omitempty"`
-	// The most revocations held in memory for lookups (about 40 bytes
+	// The most revocations held in memory for lookups (40-70 bytes
 	// each); past it, lookups read the file. Default: 10000000.
 	ViewLimit int `json:"view_limit,omitempty"`
 }

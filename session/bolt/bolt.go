@@ -38,7 +38,7 @@ type Options struct {
 	SweepInterval time.Duration
 	// MaxBatch caps how many Revokes share one transaction. Default 1000.
 	MaxBatch int
-	// ViewLimit caps the revocations held in memory for lookups (about 40
+	// ViewLimit caps the revocations held in memory for lookups (40-70
 	// bytes each); past it, lookups read the file. Default
 	// DefaultViewLimit.
 	ViewLimit int
