@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-logout/caddy-logout/session"
-	"github.com/caddy-logout/caddy-logout/session/redis"
 )
 
 func init() {
@@ -234,8 +233,8 @@ type storeStatus struct {
 	Records      *int   `json:"records,omitempty"`
 	JournalDepth *int   `json:"journal_depth,omitempty"`
 	Degraded     *bool  `json:"degraded,omitempty"`
-	// View is the redis store's in-memory view of the revocations.
-	View *redis.ViewStatus `json:"view,omitempty"`
+	// View is the store's in-memory view of the revocations (bolt, redis).
+	View *session.ViewStatus `json:"view,omitempty"`
 }
 
 // recordCounter is implemented by stores that can count their records.
@@ -258,7 +257,7 @@ func (a *adminAPI) status(w http.ResponseWriter, r *http.Request) error {
 			depth, degraded := h.JournalDepth(), h.Degraded()
 			s.JournalDepth, s.Degraded = &depth, &degraded
 		}
-		if v, ok := session.As[viewReporter](st); ok {
+		if v, ok := session.As[session.ViewReporter](st); ok {
 			vs := v.ViewStatus()
 			s.View = &vs
 		}

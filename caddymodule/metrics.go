@@ -55,7 +55,7 @@ type observer struct {
 }
 
 func newObserver(ctx caddy.Context) *observer {
-	registerCollectors(ctx, logoutsTotal, guardTotal, storeDuration, sessionsRecorded, ownerRevocations, ownerSessionsRevoked, cacheCollector)
+	registerCollectors(ctx, logoutsTotal, guardTotal, storeDuration, sessionsRecorded, ownerRevocations, ownerSessionsRevoked, cacheCollector, viewCollector)
 	return &observer{
 		passed:     guardTotal.WithLabelValues("passed"),
 		revoked:    guardTotal.WithLabelValues("revoked"),
@@ -159,4 +159,46 @@ func (c *cacheStats) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.degrade, prometheus.GaugeValue, degraded, s.key)
 		}
 	}
+}
+
+// viewStats reports the view of every open store that keeps one (bolt,
+// redis) at scrape time.
+type viewStats struct {
+	revocations, current, full, dropped, reloads *prometheus.Desc
+}
+
+var viewCollector = &viewStats{
+	revocations: prometheus.NewDesc("caddy_logout_view_revocations", "Revocations the store's view holds in memory on this node.", []string{"store"}, nil),
+	current:     prometheus.NewDesc("caddy_logout_view_current", "1 while the view answers \"not revoked\" without asking the store.", []string{"store"}, nil),
+	full:        prometheus.NewDesc("caddy_logout_view_full", "1 while the view holds its view_limit and lookups it cannot answer go to the store.", []string{"store"}, nil),
+	dropped:     prometheus.NewDesc("caddy_logout_view_dropped_total", "Revocations not held in memory because the view was full.", []string{"store"}, nil),
+	reloads:     prometheus.NewDesc("caddy_logout_view_reloads_total", "Times a redis store's view was loaded from Redis's records: at start, and after a gap in the revocation log.", []string{"store"}, nil),
+}
+
+func (c *viewStats) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.revocations, c.current, c.full, c.dropped, c.reloads} {
+		ch <- d
+	}
+}
+
+func (c *viewStats) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range activeStores() {
+		v, ok := session.As[session.ViewReporter](s)
+		if !ok {
+			continue
+		}
+		st := v.ViewStatus()
+		ch <- prometheus.MustNewConstMetric(c.revocations, prometheus.GaugeValue, float64(st.Revocations), s.key)
+		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, boolValue(st.Current), s.key)
+		ch <- prometheus.MustNewConstMetric(c.full, prometheus.GaugeValue, boolValue(st.Full), s.key)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), s.key)
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads), s.key)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -99,7 +98,6 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision resolves placeholders and checks the options.
 func (r *RedisStore) Provision(ctx caddy.Context) error {
 	r.logger = ctx.Logger()
-	registerCollectors(ctx, viewCollector)
 	repl := caddy.NewReplacer()
 	var err error
 	if r.username, err = repl.ReplaceOrErr(r.Username, true, true); err != nil {
@@ -494,50 +492,6 @@ func runningClientLogger() *zap.Logger {
 		clientLog.config, clientLog.log = ctx.Context, ctx.Logger(RedisStore{}).Named("client")
 	}
 	return clientLog.log
-}
-
-// viewReporter is the redis store's view, for the admin API and metrics.
-type viewReporter interface{ ViewStatus() redis.ViewStatus }
-
-// viewStats reports the view of every open redis store at scrape time.
-type viewStats struct {
-	revocations, current, full, dropped, reloads *prometheus.Desc
-}
-
-var viewCollector = &viewStats{
-	revocations: prometheus.NewDesc("caddy_logout_view_revocations", "Revocations the redis store's view holds in memory on this node.", []string{"store"}, nil),
-	current:     prometheus.NewDesc("caddy_logout_view_current", "1 while the view answers \"not revoked\" without asking Redis.", []string{"store"}, nil),
-	full:        prometheus.NewDesc("caddy_logout_view_full", "1 while the view holds its view_limit and lookups it cannot answer go to Redis.", []string{"store"}, nil),
-	dropped:     prometheus.NewDesc("caddy_logout_view_dropped_total", "Revocations not held in memory because the view was full.", []string{"store"}, nil),
-	reloads:     prometheus.NewDesc("caddy_logout_view_reloads_total", "Times the view was loaded from Redis's records: at start, and after a gap in the revocation log.", []string{"store"}, nil),
-}
-
-func (c *viewStats) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.revocations, c.current, c.full, c.dropped, c.reloads} {
-		ch <- d
-	}
-}
-
-func (c *viewStats) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range activeStores() {
-		v, ok := session.As[viewReporter](s)
-		if !ok {
-			continue
-		}
-		st := v.ViewStatus()
-		ch <- prometheus.MustNewConstMetric(c.revocations, prometheus.GaugeValue, float64(st.Revocations), s.key)
-		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, boolValue(st.Current), s.key)
-		ch <- prometheus.MustNewConstMetric(c.full, prometheus.GaugeValue, boolValue(st.Full), s.key)
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), s.key)
-		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads), s.key)
-	}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Interface guards

@@ -272,22 +272,18 @@ type viewRef struct{ LocalView }
 // findView looks for a LocalView down the store's wrappers. It knows the
 // answer for good once it reaches a store that wraps nothing, or a view.
 func (c *Cache) findView() {
-	s := c.store
-	for {
+	for s := c.store; s != nil; s = Unwrap(s) {
 		if v, ok := s.(LocalView); ok {
 			c.view.Store(&viewRef{v})
 			c.viewKnown.Store(true)
 			return
 		}
-		w, ok := s.(interface{ Unwrap() Store })
-		if !ok {
+		if _, wraps := s.(interface{ Unwrap() Store }); !wraps {
 			c.viewKnown.Store(true) // a backend without a view
 			return
 		}
-		if s = w.Unwrap(); s == nil {
-			return // a wrapper around a store not open yet
-		}
 	}
+	// a wrapper around a store not open yet: looked at again next time
 }
 
 // sightings is a bitmap of the sessions the store answered "not revoked"

@@ -49,6 +49,31 @@ type LocalView interface {
 	ViewLookup(id ID) (until time.Time, current bool)
 }
 
+// ViewStatus is the state of a LocalView, for metrics and the admin API.
+type ViewStatus struct {
+	// Revocations held in memory (expired ones until the next sweep).
+	Revocations int `json:"revocations"`
+	// Limit is the most it holds (the store's view_limit).
+	Limit int `json:"limit"`
+	// Current: a session the view does not hold is not revoked.
+	Current bool `json:"current"`
+	// Full: it dropped revocations at its limit (not current until it has
+	// room again and has reloaded).
+	Full bool `json:"full"`
+	// Dropped counts revocations not held because the view was full.
+	Dropped uint64 `json:"dropped"`
+	// Reloads counts full loads from a remote store's records (the redis
+	// store's): the first one, and one after each gap in its log.
+	Reloads uint64 `json:"reloads"`
+	// CaughtUp counts the times a remote store's log reader caught up
+	// after connecting: 1 after the first, one more after each reconnect.
+	// It is counted after the reconnect subscribers have run.
+	CaughtUp uint64 `json:"caught_up"`
+}
+
+// ViewReporter is implemented by stores with a LocalView, to report it.
+type ViewReporter interface{ ViewStatus() ViewStatus }
+
 // ErrClosed is returned by a Store or Cache used after Close.
 var ErrClosed = errors.New("session store is closed")
 

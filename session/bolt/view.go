@@ -30,7 +30,10 @@ const loadChunk = 10_000
 func (s *Store) ViewLookup(id session.ID) (until time.Time, current bool) { return s.view.Lookup(id) }
 
 // ViewStatus reports the view's state.
-func (s *Store) ViewStatus() view.Status { return s.view.Status() }
+func (s *Store) ViewStatus() session.ViewStatus {
+	st := s.view.Status()
+	return session.ViewStatus{Revocations: st.Revocations, Limit: st.Limit, Current: st.Current, Full: st.Full, Dropped: st.Dropped}
+}
 
 func (s *Store) newView(limit int) *view.View {
 	return view.New(view.Options{

@@ -182,7 +182,7 @@ func (s *Store) readRound(rc goredis.UniversalClient, onCaughtUp func()) (caught
 			caughtUp = true
 			onCaughtUp()
 			s.notifyReconnect()
-			s.caughtUp.Add(1) // after the subscribers: see ViewStatus.CaughtUp
+			s.caughtUp.Add(1) // after the subscribers: see session.ViewStatus.CaughtUp
 		}
 		block = s.health
 	}

@@ -25,33 +25,10 @@ func (s *Store) ViewLookup(id session.ID) (until time.Time, current bool) { retu
 // journal's, which Redis does not have yet, or may have lost.
 func (s *Store) Remember(id session.ID, until time.Time) { s.view.Add(id, until.UnixMilli()) }
 
-// ViewStatus is the state of a Store's view, for metrics, the admin API
-// and tests.
-type ViewStatus struct {
-	// Revocations held in memory (expired ones until the next sweep).
-	Revocations int `json:"revocations"`
-	// Limit is ViewLimit.
-	Limit int `json:"limit"`
-	// Current: a session the view does not hold is not revoked.
-	Current bool `json:"current"`
-	// Full: it dropped revocations at its limit (not current until it has
-	// room again and has reloaded).
-	Full bool `json:"full"`
-	// Dropped counts revocations not held because the view was full.
-	Dropped uint64 `json:"dropped"`
-	// Reloads counts full loads from Redis's records: the first one, and
-	// one after each gap in the log.
-	Reloads uint64 `json:"reloads"`
-	// CaughtUp counts the times the reader caught up with the log after
-	// connecting: 1 after the first, one more after each reconnect. It is
-	// counted after the reconnect subscribers have run.
-	CaughtUp uint64 `json:"caught_up"`
-}
-
 // ViewStatus reports the view's state.
-func (s *Store) ViewStatus() ViewStatus {
+func (s *Store) ViewStatus() session.ViewStatus {
 	st := s.view.Status()
-	return ViewStatus{
+	return session.ViewStatus{
 		Revocations: st.Revocations, Limit: st.Limit, Current: st.Current, Full: st.Full, Dropped: st.Dropped,
 		Reloads: s.reloads.Load(), CaughtUp: s.caughtUp.Load(),
 	}

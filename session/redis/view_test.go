@@ -21,7 +21,7 @@ import (
 // from the log, caught up after a lost connection, reloaded after a gap,
 // not current while Redis is silent or the view is full.
 
-func waitCurrent(t *testing.T, s *redis.Store) redis.ViewStatus {
+func waitCurrent(t *testing.T, s *redis.Store) session.ViewStatus {
 	t.Helper()
 	eventually(t, "the view current", 10*time.Second, func() bool { return s.ViewStatus().Current })
 	return s.ViewStatus()
