@@ -2,15 +2,20 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddy-logout/caddy-logout/session"
 	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
 	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
@@ -307,4 +312,100 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestCluster_RevokeByOwner_ReachesEveryView: a revocation by owner is the
+// ordinary revocation of each of the owner's sessions, so it reaches every
+// node's view through the revocation log. Alice's two sessions are seen on
+// node 1 and revoked by subject on node 2; node 3, which never saw them,
+// refuses both from its view, current throughout, without one lookup
+// reaching Redis.
+func TestCluster_RevokeByOwner_ReachesEveryView(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	app := e2e.StartUpstream(t)
+	identity := "identity {\n\t\t\tsubject {http.request.header.X-User}\n\t\t}"
+	nodes := startNodes(t, 3, app, nodeConfig(redisBlock(srv.Addr)+"\n\t\t"+identity))
+	tokens := []string{"alice-laptop-" + e2e.RandomValue(), "alice-phone-" + e2e.RandomValue()}
+	for _, token := range tokens {
+		status, err := send("GET", nodes[0].URL("/app"), http.Header{"X-Session-Token": {token}, "X-User": {"alice"}}, "")
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("alice's session on node 1: %d, %v", status, err)
+		}
+	}
+	waitFor(t, "alice's two sessions recorded", 10*time.Second, func() bool {
+		var a struct{ Sessions []json.RawMessage }
+		return adminJSON(t, nodes[1], "/logout/lookup", `{"subject":"alice"}`, &a) == http.StatusOK && len(a.Sessions) == len(tokens)
+	})
+
+	lookups := storeLookups(t, nodes[2])
+	var revoked struct{ Count int }
+	if code := adminJSON(t, nodes[1], "/logout/revoke", `{"subject":"alice"}`, &revoked); code != http.StatusOK || revoked.Count != len(tokens) {
+		t.Fatalf("revoke alice on node 2: %d, %+v; want 200 and %d sessions", code, revoked, len(tokens))
+	}
+	for _, token := range tokens {
+		if _, err := waitRefused(nodes[2], token, time.Now().Add(5*time.Second)); err != nil {
+			t.Errorf("node 3, alice's session: %v", err)
+		}
+	}
+	if n := storeLookups(t, nodes[2]); n != lookups {
+		t.Errorf("node 3 asked Redis %v times for sessions its view answers for; want none", n-lookups)
+	}
+	var status struct {
+		Stores []struct{ View *session.ViewStatus }
+	}
+	if code := adminJSON(t, nodes[2], "/logout/status", "", &status); code != http.StatusOK || len(status.Stores) != 1 {
+		t.Fatalf("node 3's status: %d, %d stores; want 200 and one", code, len(status.Stores))
+	}
+	if v := status.Stores[0].View; v == nil || !v.Current || v.Revocations < len(tokens) {
+		t.Errorf("node 3's view: %+v; want it current, holding alice's sessions", v)
+	}
+}
+
+// adminJSON calls node's admin API (POST with body, GET without) and
+// decodes a 200 answer into out.
+func adminJSON(t *testing.T, p *e2e.Caddy, path, body string, out any) int {
+	t.Helper()
+	method := "POST"
+	if body == "" {
+		method = "GET"
+	}
+	req, err := http.NewRequest(method, p.AdminURL(path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fastClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// storeLookups is how many lookups reached node's store (Redis), from
+// its /metrics.
+func storeLookups(t *testing.T, p *e2e.Caddy) float64 {
+	t.Helper()
+	resp, err := fastClient.Get(p.AdminURL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, m := range regexp.MustCompile(`(?m)^caddy_logout_store_duration_seconds_count\{op="lookup",result="\w+"\} (\S+)$`).FindAllStringSubmatch(string(body), -1) {
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += v
+	}
+	return n
 }
