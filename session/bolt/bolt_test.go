@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,19 @@ import (
 )
 
 var _ session.Store = (*bolt.Store)(nil)
+
+// setClock is a clock for Options.Now that a test moves while the store's
+// goroutines (its view's load, its sweeper) read it.
+type setClock struct{ ns atomic.Int64 }
+
+func newSetClock(t time.Time) *setClock {
+	c := new(setClock)
+	c.Set(t)
+	return c
+}
+
+func (c *setClock) Now() time.Time  { return time.Unix(0, c.ns.Load()) }
+func (c *setClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 func openAt(t *testing.T, path string) *bolt.Store {
 	t.Helper()

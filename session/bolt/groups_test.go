@@ -29,7 +29,8 @@ func TestGroups_SurviveReopen_SweptAfterExpiry(t *testing.T) {
 	_ = s.Close()
 
 	now := time.Now()
-	s2, err := bolt.Open(bolt.Options{Path: path, Now: func() time.Time { return now }})
+	clock := newSetClock(now)
+	s2, err := bolt.Open(bolt.Options{Path: path, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +38,11 @@ func TestGroups_SurviveReopen_SweptAfterExpiry(t *testing.T) {
 	if ms, err := s2.Group(ctx, b.ID); err != nil || len(ms) != 2 {
 		t.Fatalf("after reopening: %v, %v", ms, err)
 	}
-	now = now.Add(2 * time.Hour)
+	clock.Set(now.Add(2 * time.Hour))
 	if _, err := s2.Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	now = time.Now() // the record is gone, not only expired
+	clock.Set(time.Now()) // the record is gone, not only expired
 	if ms, err := s2.Group(ctx, a.ID); err != nil || ms != nil {
 		t.Fatalf("after the sweep: %v, %v", ms, err)
 	}

@@ -54,8 +54,8 @@ func TestOwners_SurviveCloseAndReopen(t *testing.T) {
 
 func TestOwners_Sweep_DeletesExpiredRecordsIndexAndMarks(t *testing.T) {
 	now := time.Now()
-	clock := now
-	s, err := bolt.Open(bolt.Options{Path: filepath.Join(t.TempDir(), "logout.db"), Now: func() time.Time { return clock }})
+	clock := newSetClock(now)
+	s, err := bolt.Open(bolt.Options{Path: filepath.Join(t.TempDir(), "logout.db"), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestOwners_Sweep_DeletesExpiredRecordsIndexAndMarks(t *testing.T) {
 	if _, err := s.MarkOwnerRevoked(ctx, session.BySubject("bob"), session.OwnerMark{At: now, Until: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	clock = now.Add(2 * time.Hour)
+	clock.Set(now.Add(2 * time.Hour))
 	removed, err := s.SweepOwners(7) // several chunks
 	if err != nil || removed != 20 {
 		t.Fatalf("SweepOwners = %d, %v; want 20 removed", removed, err)
