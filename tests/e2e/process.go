@@ -98,6 +98,25 @@ func (p *Process) WaitLine(t testing.TB, within time.Duration, parts ...string) 
 	}
 }
 
+// WaitUntil polls ready until it holds, failing the test with the
+// process's output if the process exits first or within passes; what
+// names the wait in that message.
+func (p *Process) WaitUntil(t testing.TB, within time.Duration, what string, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ready() {
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited while waiting for %s:\n%s", p.Name, what, p.Logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %s within %s:\n%s", p.Name, what, within, p.Logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Kill stops the process the hard way.
 func (p *Process) Kill() {
 	p.cmd.Process.Kill()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-logout/caddy-logout/internal/testutil"
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // MariaDB is a private mariadbd on a data directory and socket of its own,
@@ -45,40 +45,10 @@ func StartMariaDB(t *testing.T) *MariaDB {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
-	logs := &testutil.SyncBuffer{}
-	cmd := exec.Command("/usr/sbin/mariadbd", append([]string{"--no-defaults", "--datadir=" + data, "--socket=" + m.Socket,
-		"--skip-networking", "--pid-file=" + filepath.Join(dir, "pid"), "--innodb-buffer-pool-size=16M",
-		"--innodb-log-file-size=8M", "--skip-log-bin"}, user...)...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err := m.sql("root", "", "SELECT 1"); err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mariadbd exited at start:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mariadbd did not answer on %s:\n%s", m.Socket, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	mariadbd := e2e.StartProcess(t, "mariadbd", exec.Command("/usr/sbin/mariadbd", append([]string{"--no-defaults",
+		"--datadir=" + data, "--socket=" + m.Socket, "--skip-networking", "--pid-file=" + filepath.Join(dir, "pid"),
+		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M", "--skip-log-bin"}, user...)...))
+	mariadbd.WaitUntil(t, 60*time.Second, "answer on "+m.Socket, func() bool { return m.sql("root", "", "SELECT 1") == nil })
 	setup := fmt.Sprintf("CREATE DATABASE %s; CREATE USER '%s'@'localhost' IDENTIFIED BY '%s'; GRANT ALL ON %s.* TO '%s'@'localhost';",
 		m.DB, m.User, m.Password, m.DB, m.User)
 	if err := m.sql("root", "", setup); err != nil {

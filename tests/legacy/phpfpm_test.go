@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-logout/caddy-logout/internal/testutil"
+	"github.com/caddy-logout/caddy-logout/tests/e2e"
 )
 
 // phpFPM is Debian's php-fpm, as scripts/test-setup.sh installs it.
@@ -17,8 +17,8 @@ const phpFPM = "/usr/sbin/php-fpm8.2"
 
 // FPM is a running php-fpm pool on a unix socket.
 type FPM struct {
+	*e2e.Process
 	Socket string
-	Logs   *testutil.SyncBuffer
 	errLog string
 }
 
@@ -37,7 +37,7 @@ func StartFPMWith(t *testing.T, pool string) *FPM {
 		t.Fatalf("php-fpm is missing (%v): run scripts/test-setup.sh (Debian's php-fpm)", err)
 	}
 	dir := t.TempDir()
-	f := &FPM{Socket: filepath.Join(dir, "fpm.sock"), Logs: &testutil.SyncBuffer{}, errLog: filepath.Join(dir, "php-errors.log")}
+	f := &FPM{Socket: filepath.Join(dir, "fpm.sock"), errLog: filepath.Join(dir, "php-errors.log")}
 	user := ""
 	args := []string{"--nodaemonize", "--fpm-config", filepath.Join(dir, "php-fpm.conf")}
 	if os.Getuid() == 0 {
@@ -64,37 +64,12 @@ php_admin_value[memory_limit] = 256M
 	if err := os.WriteFile(filepath.Join(dir, "php-fpm.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(phpFPM, args...)
-	cmd.Stdout, cmd.Stderr = f.Logs, f.Logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	f.Process = e2e.StartProcess(t, "php-fpm", exec.Command(phpFPM, args...))
+	f.WaitUntil(t, 20*time.Second, "socket "+f.Socket, func() bool {
+		_, err := os.Stat(f.Socket)
+		return err == nil
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(f.Socket); err == nil {
-			return f
-		}
-		select {
-		case <-exited:
-			t.Fatalf("php-fpm exited at start:\n%s", f.Logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("php-fpm did not open %s:\n%s", f.Socket, f.Logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return f
 }
 
 // Errors is what PHP logged (warnings, fatal errors): printed when a test
