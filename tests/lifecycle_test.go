@@ -136,6 +136,12 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 		return e2e.SiteConfig(admin, port, app.Port, "cookie sid\n\t\tallowed_return_urls http://127.0.0.1/\n\t\terror_url http://127.0.0.1/error")
 	})
 	good := e2e.CreateLogout(t, p, "sid=m", "")
+	// Another signature: the last two characters changed (a token that
+	// already ends in "AA" gets "QA", both canonical base64url endings).
+	forged := good.LogoutToken[:len(good.LogoutToken)-2] + "AA"
+	if forged == good.LogoutToken {
+		forged = good.LogoutToken[:len(good.LogoutToken)-2] + "QA"
+	}
 	huge := strings.Repeat("x", 20<<10)
 	cases := []struct {
 		name, method, path string
@@ -144,7 +150,7 @@ func TestE2E_MalformedInput_Never5xx(t *testing.T) {
 	}{
 		{"bad base64 token", "GET", "/self-service/logout?token=%%%%", http.Header{"Cookie": {"sid=m"}}, ""},
 		{"token not base64", "GET", "/self-service/logout?token=!!!!", http.Header{"Cookie": {"sid=m"}}, ""},
-		{"wrong signature", "GET", "/self-service/logout?token=" + good.LogoutToken[:len(good.LogoutToken)-2] + "AA", http.Header{"Cookie": {"sid=m"}}, ""},
+		{"wrong signature", "GET", "/self-service/logout?token=" + forged, http.Header{"Cookie": {"sid=m"}}, ""},
 		{"truncated token", "GET", "/self-service/logout?token=" + good.LogoutToken[:20], http.Header{"Cookie": {"sid=m"}}, ""},
 		{"token twice", "GET", "/self-service/logout?token=a&token=b", http.Header{"Cookie": {"sid=m"}}, ""},
 		{"huge token", "GET", "/self-service/logout?token=" + strings.Repeat("A", 6000), http.Header{"Cookie": {"sid=m"}}, ""},
