@@ -8,30 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 	"github.com/go-jose/go-jose/v4"
 )
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestKeys_Rotation_UnknownKidRefreshes(t *testing.T) {
 	p := newTestProvider(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	rcv, _, _ := newReceiver(t, p, func(c *Config) { c.Now = clock.Now })
 	if w := postToken(t, rcv, p.sign(t, p.claims())); w.Code != http.StatusOK {
 		t.Fatalf("before rotation: %d %s", w.Code, w.Body)
@@ -50,7 +33,7 @@ func TestKeys_Rotation_UnknownKidRefreshes(t *testing.T) {
 // fetch per refresh interval, however many arrive at once.
 func TestKeys_UnknownKidFlood_BoundedFetches(t *testing.T) {
 	p := newTestProvider(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	rcv, _, obs := newReceiver(t, p, func(c *Config) { c.Now = clock.Now })
 	attacker := rsaKey(t)
 	var wg sync.WaitGroup
@@ -87,7 +70,7 @@ func TestKeys_UnknownKidFlood_BoundedFetches(t *testing.T) {
 // keep verifying while the JWKS fails.
 func TestKeys_JWKSDown(t *testing.T) {
 	p := newTestProvider(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	rcv, _, obs := newReceiver(t, p, func(c *Config) { c.Now = clock.Now })
 	p.jwksStatus.Store(http.StatusInternalServerError)
 	w := postToken(t, rcv, p.sign(t, p.claims()))
@@ -122,7 +105,7 @@ func TestKeys_JWKSDown(t *testing.T) {
 // (at the latest keysMaxAge later).
 func TestKeys_RemovedKeyStopsVerifying(t *testing.T) {
 	p := newTestProvider(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	rcv, _, _ := newReceiver(t, p, func(c *Config) { c.Now = clock.Now })
 	old, oldKid := p.key, p.kid
 	if w := postToken(t, rcv, p.sign(t, p.claims())); w.Code != http.StatusOK {

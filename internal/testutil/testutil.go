@@ -1,5 +1,5 @@
-// Package testutil holds the small helpers that tests starting real
-// processes (Caddy, redis-server) share.
+// Package testutil holds the small helpers that tests share: for real
+// processes (Caddy, redis-server) and a clock a test moves.
 package testutil
 
 import (
@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // FreePort asks the kernel for a loopback port that is free right now.
@@ -59,3 +61,19 @@ func Tool(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// Clock is a clock a test moves, safe to read from other goroutines.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock is a Clock at start.
+func NewClock(start time.Time) *Clock {
+	c := &Clock{}
+	c.ns.Store(start.UnixNano())
+	return c
+}
+
+// Now is the clock's time (a func value for the code's Now options).
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }

@@ -8,26 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-logout/caddy-logout/internal/testutil"
 	"github.com/caddy-logout/caddy-logout/session/once"
 	"github.com/caddy-logout/caddy-logout/session/redis/redistest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // conformance runs what every Set must do; until times are real ones, as
 // Redis keeps them.
@@ -72,16 +56,16 @@ func conformance(t *testing.T, s once.Set) {
 func TestMemory_Conformance(t *testing.T) { conformance(t, once.NewMemory(0, nil)) }
 
 func TestMemory_ForgetsAtUntil(t *testing.T) {
-	c := &clock{t: time.Now()}
-	m := once.NewMemory(0, c.now)
+	c := testutil.NewClock(time.Now())
+	m := once.NewMemory(0, c.Now)
 	ctx := context.Background()
-	m.Claim(ctx, "k", c.now().Add(time.Minute))
-	c.add(59 * time.Second)
-	if again, _ := m.Claim(ctx, "k", c.now().Add(time.Minute)); again {
+	m.Claim(ctx, "k", c.Now().Add(time.Minute))
+	c.Add(59 * time.Second)
+	if again, _ := m.Claim(ctx, "k", c.Now().Add(time.Minute)); again {
 		t.Fatal("forgot before until")
 	}
-	c.add(2 * time.Second)
-	if again, _ := m.Claim(ctx, "k", c.now().Add(time.Minute)); !again {
+	c.Add(2 * time.Second)
+	if again, _ := m.Claim(ctx, "k", c.Now().Add(time.Minute)); !again {
 		t.Fatal("remembered after until")
 	}
 }
@@ -89,23 +73,23 @@ func TestMemory_ForgetsAtUntil(t *testing.T) {
 // Bounded: a full set lets the oldest key go, and expired ones are swept
 // as new ones come, so the size never passes the bound.
 func TestMemory_Bounded(t *testing.T) {
-	c := &clock{t: time.Now()}
-	m := once.NewMemory(100, c.now)
+	c := testutil.NewClock(time.Now())
+	m := once.NewMemory(100, c.Now)
 	ctx := context.Background()
 	for i := range 1000 {
-		m.Claim(ctx, fmt.Sprint(i), c.now().Add(time.Hour))
+		m.Claim(ctx, fmt.Sprint(i), c.Now().Add(time.Hour))
 		if m.Len() > 100 {
 			t.Fatalf("%d keys held with a bound of 100", m.Len())
 		}
 	}
-	if again, _ := m.Claim(ctx, "999", c.now().Add(time.Hour)); again {
+	if again, _ := m.Claim(ctx, "999", c.Now().Add(time.Hour)); again {
 		t.Fatal("the newest key was dropped")
 	}
-	if again, _ := m.Claim(ctx, "0", c.now().Add(time.Hour)); !again {
+	if again, _ := m.Claim(ctx, "0", c.Now().Add(time.Hour)); !again {
 		t.Fatal("the oldest key is still held in a full set")
 	}
-	c.add(2 * time.Hour)
-	m.Claim(ctx, "new", c.now().Add(time.Hour))
+	c.Add(2 * time.Hour)
+	m.Claim(ctx, "new", c.Now().Add(time.Hour))
 	if m.Len() > 2 {
 		t.Fatalf("expired keys kept: %d", m.Len())
 	}
@@ -113,16 +97,16 @@ func TestMemory_Bounded(t *testing.T) {
 
 // A key released and claimed again is not dropped by its older entry.
 func TestMemory_ReclaimedKeySurvivesItsOldEntry(t *testing.T) {
-	c := &clock{t: time.Now()}
-	m := once.NewMemory(3, c.now)
+	c := testutil.NewClock(time.Now())
+	m := once.NewMemory(3, c.Now)
 	ctx := context.Background()
-	m.Claim(ctx, "a", c.now().Add(time.Minute))
+	m.Claim(ctx, "a", c.Now().Add(time.Minute))
 	m.Release(ctx, "a")
-	c.add(30 * time.Second)
-	m.Claim(ctx, "a", c.now().Add(time.Minute))
-	c.add(40 * time.Second) // the first claim's time has passed, the second's not
-	m.Claim(ctx, "b", c.now().Add(time.Minute))
-	if again, _ := m.Claim(ctx, "a", c.now().Add(time.Minute)); again {
+	c.Add(30 * time.Second)
+	m.Claim(ctx, "a", c.Now().Add(time.Minute))
+	c.Add(40 * time.Second) // the first claim's time has passed, the second's not
+	m.Claim(ctx, "b", c.Now().Add(time.Minute))
+	if again, _ := m.Claim(ctx, "a", c.Now().Add(time.Minute)); again {
 		t.Fatal("the re-claimed key was forgotten with its old entry")
 	}
 }
